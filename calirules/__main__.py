@@ -1,0 +1,3 @@
+from calirules.cli import main
+
+main()

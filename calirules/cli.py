@@ -1,0 +1,182 @@
+"""The `calirules` command line: thin click commands over the pipeline.
+
+Exit status (design.md contract): 0 no cause found, 1 at least one cause found (confidence >=
+0.5), 2 bad usage or unreadable/invalid input. Input errors are one line on stderr, never a
+traceback; set CALIRULES_DEBUG=1 to see one for internal errors.
+"""
+
+import os
+import sys
+
+import click
+
+from calirules import __version__
+from calirules.errors import InputError
+
+EXIT_OK, EXIT_FOUND, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+SYMPTOMS = ("same-node", "host-to-pod", "cross-node", "egress", "pod-startup")
+
+
+def _fail(message):
+    click.echo(f"calirules: error: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _write_output(text, output):
+    """Write the whole rendered text at once, so a failure leaves no partial file behind."""
+    if output is None or output == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise InputError(f"cannot write output: {exc.strerror or exc}", output) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="calirules")
+def main_group():
+    """Explain why pods on a Calico node cannot reach each other, and what to do about it."""
+
+
+@main_group.command()
+@click.option("--facts", "facts_path", type=click.Path(dir_okay=False), help="A facts dump (calirules/v1 YAML).")
+@click.option("--sosreport", "sosreport", type=click.Path(), help="A sosreport directory or archive.")
+@click.option("--live", is_flag=True, help="Collect from this node (read-only).")
+@click.option("--netns", help="With --live: read inside this named network namespace.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text",
+              show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report here instead of stdout.")
+@click.option("--rules-dir", "rules_dirs", multiple=True, type=click.Path(exists=True),
+              help="Extra rule files or directories (repeatable); their templates/ folder is searched too.")
+@click.option("--symptom", type=click.Choice(SYMPTOMS), help="What fails (default: the dump's, else same-node).")
+def diagnose(facts_path, sosreport, live, netns, fmt, output, rules_dirs, symptom):
+    """Rank the root causes for one node, with evidence and remediation."""
+    sources = [s for s in (facts_path and "--facts", sosreport and "--sosreport", live and "--live") if s]
+    if len(sources) != 1:
+        _fail("give exactly one of --facts FILE, --sosreport PATH, --live")
+    if netns and not live:
+        _fail("--netns goes with --live")
+    if not facts_path:
+        _fail(f"{sources[0]} is not available in calirules {__version__}; collect a facts dump and use --facts")
+    from calirules.engine.rulebook import load_rulebook
+    from calirules.engine.runner import diagnose as run_diagnosis
+    from calirules.facts_collectors.dump import load_dump
+    from calirules.render import render
+    from calirules.report import build_report
+
+    dump = load_dump(facts_path)
+    rulebook = load_rulebook(rules_dirs)
+    diagnosis = run_diagnosis(dump, rulebook, symptom)
+    report = build_report(diagnosis, dump, rulebook, source=facts_path)
+    _write_output(render(report, fmt), output)
+    sys.exit(EXIT_FOUND if any(c["found"] for c in report["causes"]) else EXIT_OK)
+
+
+@main_group.command()
+@click.option("--live", is_flag=True, help="Collect from this node (read-only).")
+@click.option("--netns", help="With --live: read inside this named network namespace.")
+@click.option("--sosreport", type=click.Path(), help="A sosreport directory or archive.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="Where to write the dump.")
+def collect(live, netns, sosreport, output):
+    """Write a facts dump for a node (to diagnose elsewhere with --facts)."""
+    _fail(f"collection is not available in calirules {__version__}; write a facts dump (docs/facts-format.md)")
+
+
+@main_group.group()
+def rules():
+    """List, show, lint and test rule files."""
+
+
+@rules.command("list")
+@click.option("--rules-dir", "rules_dirs", multiple=True, type=click.Path(exists=True))
+def rules_list(rules_dirs):
+    """One line per rule: id, cause, severity, confidence."""
+    from calirules.engine.rulebook import load_rulebook
+    book = load_rulebook(rules_dirs)
+    for rule in book.rules:
+        target = rule.cause or f"derives {rule.derive['fact']}"
+        click.echo(f"{rule.id:44} {target:32} {rule.severity:9} {rule.confidence:.2f}")
+
+
+@rules.command("show")
+@click.argument("rule_id")
+@click.option("--rules-dir", "rules_dirs", multiple=True, type=click.Path(exists=True))
+def rules_show(rule_id, rules_dirs):
+    """Print one rule's source (by rule id or cause id)."""
+    from calirules.engine.rulebook import load_rulebook
+    book = load_rulebook(rules_dirs)
+    matches = [r for r in book.rules if rule_id in (r.id, r.cause)]
+    if not matches:
+        _fail(f"no rule or cause named {rule_id!r} (see `calirules rules list`)")
+    import yaml
+    for rule in matches:
+        line = rule.location[0]
+        click.echo(f"# {rule.path}:{line}")
+        raw = yaml.safe_load(rule.text)["rules"][rule.index]
+        click.echo(yaml.safe_dump(raw, sort_keys=False, width=110))
+
+
+@rules.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+def rules_lint(paths):
+    """Check rule files (schema, causes, facts, fields, variables, templates) and render their remediation."""
+    from calirules.engine.lint import lint_rules
+    problems = lint_rules(paths)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        sys.exit(EXIT_BAD_INPUT)
+    click.echo("rules ok")
+
+
+@rules.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+def rules_test(paths):
+    """Run the inline tests of the shipped rules, or of the rule files/directories given."""
+    from calirules.engine.rulebook import load_rulebook
+    from calirules.engine.ruletests import run_rule_tests
+    book = load_rulebook(paths)
+    only = None
+    if paths:
+        from calirules.engine.rulebook import load_rule_file, rule_files
+        only = {r.id for f in rule_files(paths) for r in load_rule_file(f)}
+    results = run_rule_tests(book, only)
+    failed = [r for r in results if not r.passed]
+    for result in failed:
+        click.echo(f"FAIL {result.rule.id}: {result.test['name']} (expected {result.test['expect']}, "
+                   f"{result.detail})", err=True)
+    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    sys.exit(EXIT_FOUND if failed else EXIT_OK)
+
+
+def _register_optional_commands():
+    try:
+        from calirules.lab.cli import lab
+    except ImportError:
+        return
+    main_group.add_command(lab)
+
+
+def main(argv=None):
+    _register_optional_commands()
+    try:
+        main_group.main(args=argv, prog_name="calirules", standalone_mode=False)
+    except InputError as exc:
+        _fail(str(exc))
+    except click.exceptions.Abort:
+        click.echo("calirules: aborted", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # an internal bug, not bad input
+        if os.environ.get("CALIRULES_DEBUG"):
+            raise
+        click.echo(f"calirules: internal error: {type(exc).__name__}: {exc} (CALIRULES_DEBUG=1 shows a traceback)",
+                   err=True)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(EXIT_OK)

@@ -1,0 +1,25 @@
+"""Report document -> text, JSON, Markdown or HTML. Layouts live in templates/report/."""
+
+import json
+from importlib import resources
+
+from jinja2 import Environment, StrictUndefined
+
+FORMATS = ("text", "json", "markdown", "html")
+_LAYOUTS = {"text": "text.j2", "markdown": "markdown.j2", "html": "html.j2"}
+
+
+def render(report, fmt):
+    if fmt == "json":
+        return json.dumps(report, indent=2, sort_keys=False) + "\n"
+    env = Environment(undefined=StrictUndefined, autoescape=(fmt == "html"), trim_blocks=True,
+                      lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["indent_block"] = _indent_block
+    layout = resources.files("calirules.templates").joinpath("report", _LAYOUTS[fmt]).read_text(encoding="utf-8")
+    return env.from_string(layout).render(report=report, found=[c for c in report["causes"] if c["found"]],
+                                          unlikely=[c for c in report["causes"] if not c["found"]])
+
+
+def _indent_block(text, width=6):
+    pad = " " * width
+    return "\n".join(pad + line if line.strip() else "" for line in str(text).splitlines())

@@ -1,0 +1,127 @@
+"""Findings -> the report document (schema calirules/report/v1, the JSON contract in design.md).
+
+This is where rule-supplied text is rendered: evidence lines and remediation templates, with this
+node's interface names, addresses, versions and iptables backend.
+"""
+
+from calirules import templating
+from calirules.engine.ranking import FOUND_THRESHOLD
+
+REPORT_SCHEMA = "calirules/report/v1"
+MAX_FIRINGS_SHOWN = 20  # per rule; a 1,000-pod node with proxy_arp off everywhere stays readable
+
+IPTABLES_COMMANDS = {"legacy": "iptables-legacy", "nft": "iptables-nft"}
+
+
+def build_report(diagnosis, dump, rulebook, source):
+    env = templating.rule_environment(rulebook.template_dirs)
+    base = _base_context(dump, diagnosis.symptom)
+    causes = [_cause(finding, env, base) for finding in diagnosis.findings]
+    return {
+        "schema": REPORT_SCHEMA,
+        "node": dump["node"]["hostname"],
+        "source": source,
+        "symptom": diagnosis.symptom,
+        "threshold": FOUND_THRESHOLD,
+        "causes": causes,
+        "missing_evidence": [
+            {k: v for k, v in {"needed_for": m.needed_for, "what": m.what, "collect_with": m.collect_with,
+                               "section": m.section, "reason": m.reason}.items() if v is not None}
+            for m in diagnosis.missing
+        ],
+    }
+
+
+def _base_context(dump, symptom):
+    backend = calico_backend(dump)
+    return {
+        "node": dump["node"],
+        "versions": {v["component"]: v["version"] for v in dump.get("versions") or ()},
+        "symptom": symptom,
+        "calico_backend": backend,
+        "iptables": IPTABLES_COMMANDS.get(backend, "iptables"),
+        "other_backend": {"legacy": "nft", "nft": "legacy"}.get(backend),
+        "other_iptables": IPTABLES_COMMANDS.get({"legacy": "nft", "nft": "legacy"}.get(backend), "iptables"),
+    }
+
+
+def calico_backend(dump):
+    """The iptables backend holding Calico's chains (most cali- chains), or None."""
+    best, best_count = None, 0
+    for backend in dump.get("netfilter") or ():
+        count = sum(1 for t in backend["tables"] for c in t["chains"] if c["name"].startswith("cali-"))
+        if count > best_count:
+            best, best_count = backend["backend"], count
+    return best
+
+
+def _firing_context(base, firing):
+    context = dict(base)
+    context.update(firing.variables)
+    context.update(firing.bindings)
+    return context
+
+
+def _cause(finding, env, base):
+    best = finding.results[0]
+    evidence, remediations, seen_templates = [], [], set()
+    for result in finding.results:
+        rule = result.rule
+        for firing in result.firings[:MAX_FIRINGS_SHOWN]:
+            context = _firing_context(base, firing)
+            for item in rule.evidence or [{"text": rule.title}]:
+                evidence.append(_evidence(env, rule, item, firing, context))
+        if len(result.firings) > MAX_FIRINGS_SHOWN:
+            evidence.append({"rule": rule.id, "fact": None, "value": None, "source": None,
+                             "text": f"... and {len(result.firings) - MAX_FIRINGS_SHOWN} more like these"})
+        for item, firing in result.supports:
+            bound = firing.bindings.get(item.get("as") or f"_s{rule.support.index(item)}", {})
+            evidence.append({"rule": rule.id, "fact": item["fact"], "value": None,
+                             "source": bound.get("source"), "text": item["says"], "supporting": True})
+        for assumption in result.missing_assumptions:
+            evidence.append({"rule": rule.id, "fact": None, "value": None, "source": None,
+                             "text": f"not collected: {assumption['section']} ({assumption['why']})",
+                             "missing": True})
+        if rule.remediation and rule.remediation not in seen_templates:
+            seen_templates.add(rule.remediation)
+            context = dict(base, firings=[_firing_context(base, f) for f in result.firings],
+                           **_firing_context(base, result.firings[0]))
+            remediations.append(templating.render_file(env, rule.remediation, context))
+    return {
+        "id": finding.cause.id,
+        "rule": best.rule.id,
+        "rules": [r.rule.id for r in finding.results],
+        "title": best.rule.title or finding.cause.title,
+        "confidence": finding.confidence,
+        "severity": finding.severity,
+        "found": finding.found,
+        "explains_symptom": finding.explains_symptom,
+        "family": finding.cause.family,
+        "evidence": evidence,
+        "remediation": "\n\n".join(remediations),
+        "links": sorted({link for r in finding.results for link in r.rule.links}),
+    }
+
+
+def _evidence(env, rule, item, firing, context):
+    about = item.get("about")
+    fact_name, value, source = None, None, None
+    if about:
+        bind, _, field = about.partition(".")
+        fact = firing.bindings.get(bind, {})
+        fact_name = _fact_type_of(rule, bind)
+        if field:
+            fact_name = f"{fact_name}.{field}"
+            value = fact.get(field)
+            source = (fact.get("sources") or {}).get(field) or fact.get("source")
+        else:
+            source = fact.get("source")
+    else:
+        first = next(iter(firing.bindings.values()), {})
+        source = first.get("source")
+    text = templating.render_inline(env, item["text"], context, f"rule {rule.id} evidence")
+    return {"rule": rule.id, "fact": fact_name, "value": value, "source": source, "text": text}
+
+
+def _fact_type_of(rule, bind):
+    return next((p["fact"] for p in rule.when if p.get("as") == bind), bind)

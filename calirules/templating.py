@@ -1,0 +1,31 @@
+"""Jinja environments: a sandbox for rule-supplied templates, a plain one for our report layouts.
+
+Rule files and their templates are user input, so they render in a SandboxedEnvironment with
+StrictUndefined: a typo in a template is an error the linter reports, not an empty string in a
+remediation someone will paste into a root shell.
+"""
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from calirules.errors import InputError
+
+
+def rule_environment(template_dirs):
+    return SandboxedEnvironment(loader=FileSystemLoader([str(d) for d in template_dirs]),
+                                undefined=StrictUndefined, autoescape=False,
+                                trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+
+
+def render_inline(env, source, context, where):
+    try:
+        return env.from_string(source).render(context).strip()
+    except TemplateError as exc:
+        raise InputError(f"template error in {where}: {exc}") from None
+
+
+def render_file(env, name, context):
+    try:
+        return env.get_template(name).render(context).strip()
+    except TemplateError as exc:
+        raise InputError(f"template error in {name}: {exc}") from None

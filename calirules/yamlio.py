@@ -1,0 +1,143 @@
+"""Reading YAML that users hand us (facts dumps, rule files), with errors that name file:line:column.
+
+Fast path: the libyaml loader builds plain Python objects. Only when something is wrong do we
+compose the node tree a second time to find the line and column of the offending value, so a
+valid 250-pod dump pays nothing for good error messages.
+"""
+
+import os
+import re
+
+import yaml
+
+from calirules.errors import InputError
+
+# A facts dump of a 1,000-pod node is about 10 MiB; anything past this is not a dump we wrote.
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):
+    """Safe loader that keeps dates as strings: a dump's `collected_at` stays what was written."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
+
+
+def read_text(path, what="file", max_bytes=MAX_INPUT_BYTES):
+    """Read a small UTF-8 text file, refusing directories, huge files and binary data."""
+    try:
+        if os.path.isdir(path):
+            raise InputError(f"is a directory, expected a {what}", path)
+        size = os.path.getsize(path)
+        if size > max_bytes:
+            raise InputError(
+                f"file is {size / 2**20:.1f} MiB, larger than the {max_bytes // 2**20} MiB a {what} may be",
+                path,
+            )
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read {what}: {exc.strerror or exc}", path) from None
+    return decode_text(data, path, what)
+
+
+def decode_text(data, path, what="file"):
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise InputError(f"binary data (NUL byte), expected a YAML {what}", path, data.count(b"\n", 0, nul) + 1)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"not UTF-8 text (byte 0x{data[exc.start]:02x}), expected a YAML {what}", path, line) from None
+    if not text.strip():
+        raise InputError(f"empty file, expected a {what}", path, 1)
+    return text
+
+
+def parse_yaml(text, path, what="file"):
+    """Parse one YAML document with the safe loader; syntax errors carry line and column."""
+    try:
+        doc = yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise InputError(f"invalid YAML: {problem}", path, line, col) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {exc}", path) from None
+    except RecursionError:
+        raise InputError("invalid YAML: nested too deeply", path) from None
+    if doc is None:
+        raise InputError(f"empty document, expected a {what}", path, 1)
+    return doc
+
+
+def load_yaml_file(path, what="file"):
+    """Read and parse; returns (document, text) so callers can locate later errors."""
+    text = read_text(path, what)
+    return parse_yaml(text, path, what), text
+
+
+def _compose(text):
+    try:
+        return yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return None
+
+
+def _walk(node, parts):
+    """Follow keys and list indexes from `node`; returns the deepest node reached and whether it got all the way."""
+    for part in parts:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if str(k.value) == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and re.fullmatch(r"\d+", str(part)):
+            index = int(part)
+            child = node.value[index] if index < len(node.value) else None
+        if child is None:
+            return node, False
+        node = child
+    return node, True
+
+
+def _position(node):
+    return (node.start_mark.line + 1, node.start_mark.column + 1) if node is not None else (None, None)
+
+
+def locate(text, parts):
+    """Line and column (1-based) of the value at `parts` (keys and list indexes) in a YAML text.
+
+    Falls back to the deepest node that exists, so an error about a missing key points at the
+    mapping that lacks it.
+    """
+    root = _compose(text)
+    return _position(_walk(root, parts)[0] if root is not None else None)
+
+
+def locate_key(text, parts, key):
+    """Line and column of the key `key` inside the mapping at `parts` (for 'unknown field' errors)."""
+    root = _compose(text)
+    if root is None:
+        return None, None
+    node, _ = _walk(root, parts)
+    if isinstance(node, yaml.MappingNode):
+        key_node = next((k for k, _ in node.value if str(k.value) == str(key)), None)
+        return _position(key_node or node)
+    return _position(node)
+
+
+def dotted(parts):
+    """['interfaces', 3, 'mtu'] -> 'interfaces[3].mtu'."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int) or re.fullmatch(r"\d+", str(part)):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(document)"

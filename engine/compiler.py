@@ -1,0 +1,205 @@
+"""YAML rules -> experta rules, built into a KnowledgeEngine subclass before `reset()`.
+
+How conditions compile (and why):
+- a literal (`policy: DROP`) becomes a literal in the pattern, tested once per fact in experta's
+  alpha network;
+- `$name` binds a variable (MATCH.name); the same variable in two `when` patterns is a join, and
+  `ne: $name` compiles to ~W(name) (differs from the bound value);
+- operators (`lt`, `regex`, `version_ge`, ...) become P() predicates on the one field, still
+  per fact: no TEST() over cross products. An operator never matches an unknown (None) value;
+- `unless` patterns become NOT(...); `support` patterns are compiled as sibling experta rules that
+  repeat the `when` patterns and add the supporting pattern, so corroboration is inferred by the
+  engine too, and matched back to the main firing by the ids of the facts it bound.
+Every `when` pattern is bound (AS) so findings can name the facts that prove them.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+from calirules.engine import versions
+from calirules.engine.experta_compat import AS, MATCH, NOT, Fact, KnowledgeEngine, P, Rule, W
+from calirules.engine.facts import FACT_TYPES
+from calirules.engine.rulebook import pattern_name
+
+_VAR = re.compile(r"^\$([a-z_][a-z0-9_]*)$")
+_fact_classes = {}
+
+
+def fact_class(name):
+    """One experta Fact subclass per fact type, shared by every engine in the process."""
+    if name not in _fact_classes:
+        _fact_classes[name] = type(name, (Fact,), {"__doc__": getattr(FACT_TYPES.get(name), "doc", "")})
+    return _fact_classes[name]
+
+
+@dataclass
+class Firing:
+    rule_id: str
+    kind: str  # "main", "support" or "derive"
+    key: tuple  # fact ids of the `when` patterns: ties supports to their main firing
+    bindings: dict  # `as` name -> fact fields
+    variables: dict = field(default_factory=dict)
+    support_index: int = None
+
+
+def fact_fields(fact):
+    return {k: _thaw(v) for k, v in fact.as_dict().items() if not str(k).startswith("__")}
+
+
+def _thaw(value):
+    if isinstance(value, (list, tuple)):
+        return [_thaw(v) for v in value]
+    if hasattr(value, "items"):
+        return {k: _thaw(v) for k, v in value.items()}
+    return value
+
+
+def _predicate(test):
+    def check(value):
+        if value is None:
+            return False
+        try:
+            return bool(test(value))
+        except (TypeError, ValueError):
+            return False
+    return P(check)
+
+
+def _version_test(op, bound):
+    cmp = {"version_lt": lambda c: c < 0, "version_le": lambda c: c <= 0,
+           "version_gt": lambda c: c > 0, "version_ge": lambda c: c >= 0}[op]
+    return lambda value: cmp(versions.compare(value, bound))
+
+
+def _numeric(op, bound):
+    import operator
+    fn = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge}[op]
+    return lambda value: not isinstance(value, bool) and fn(value, bound)
+
+
+def _value(value):
+    """A plain value: `$name` binds, `$$x` is the literal `$x`, anything else is a literal."""
+    if isinstance(value, str):
+        match = _VAR.match(value)
+        if match:
+            return getattr(MATCH, match.group(1))
+        if value.startswith("$$"):
+            return value[1:]
+    return value
+
+
+def _operator(op, arg):
+    if op == "eq":
+        return _value(arg)
+    if op == "ne":
+        match = _VAR.match(arg) if isinstance(arg, str) else None
+        return ~W(match.group(1)) if match else _predicate(lambda v: v != arg)
+    if op in ("lt", "le", "gt", "ge"):
+        return _predicate(_numeric(op, arg))
+    if op == "in":
+        return _predicate(lambda v: v in arg)
+    if op == "not_in":
+        return _predicate(lambda v: v not in arg)
+    if op == "regex":
+        rx = re.compile(arg)
+        return _predicate(lambda v: rx.search(str(v)) is not None)
+    if op == "not_regex":
+        rx = re.compile(arg)
+        return _predicate(lambda v: rx.search(str(v)) is None)
+    if op == "startswith":
+        return _predicate(lambda v: str(v).startswith(arg))
+    if op == "contains":
+        return _predicate(lambda v: arg in v)
+    if op == "exists":
+        # The one operator that looks at unknowns: exists: false matches None.
+        return P(lambda v: v is not None) if arg else P(lambda v: v is None)
+    if op.startswith("version_"):
+        return _predicate(_version_test(op, arg))
+    raise ValueError(f"unknown operator {op}")
+
+
+def _constraint(spec):
+    if not isinstance(spec, dict):
+        return _value(spec)
+    parts = [_operator(op, arg) for op, arg in spec.items()]
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined & part
+    return combined
+
+
+def compile_pattern(pattern):
+    constraints = {name: _constraint(spec) for name, spec in (pattern.get("where") or {}).items()}
+    return fact_class(pattern["fact"])(**constraints)
+
+
+def _main_patterns(rule):
+    patterns = [getattr(AS, pattern_name(p, i)) << compile_pattern(p) for i, p in enumerate(rule.when)]
+    patterns += [NOT(compile_pattern(p)) for p in rule.unless]
+    return patterns
+
+
+def _recorder(rule, kind, support_index=None):
+    names = rule.bound_names
+
+    def fire(self, **context):
+        bound = [context[n] for n in names]
+        key = tuple(f.__factid__ for f in bound)
+        if rule.derive:
+            self.declare(_derived_fact(rule, context))
+            kind_fired = "derive"
+        else:
+            kind_fired = kind
+        self.firings.append(Firing(
+            rule.id, kind_fired, key,
+            bindings={n: fact_fields(context[n]) for n in context if isinstance(context[n], Fact)},
+            variables={n: _thaw(v) for n, v in context.items() if not isinstance(v, Fact)},
+            support_index=support_index))
+    fire.__name__ = f"{rule.id}_{kind}{'' if support_index is None else support_index}"
+    return fire
+
+
+def _derived_fact(rule, context):
+    values = {}
+    for fname, spec in rule.derive["fields"].items():
+        match = _VAR.match(spec) if isinstance(spec, str) else None
+        if match:
+            values[fname] = context.get(match.group(1))
+        elif isinstance(spec, str) and re.match(r"^\$[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$", spec):
+            bind, attr = spec[1:].split(".")
+            values[fname] = context[bind].get(attr) if bind in context else None
+        else:
+            values[fname] = spec
+    sources = [context[n].get("source") for n in rule.bound_names if n in context]
+    values["source"] = next((s for s in sources if s), None)
+    return fact_class(rule.derive["fact"])(**values)
+
+
+class DiagnosisEngine(KnowledgeEngine):
+    """Base class of compiled engines: collects firings instead of printing anything."""
+
+    def __init__(self):
+        super().__init__()
+        self.firings = []
+
+
+def compile_engine(rulebook):
+    """Build a KnowledgeEngine subclass whose rules are the rulebook's, compiled once."""
+    attrs = {}
+    for number, rule in enumerate(rulebook.rules):
+        main = _main_patterns(rule)
+        attrs[f"r{number}_main"] = Rule(*main)(_recorder(rule, "main"))
+        for k, support in enumerate(rule.support):
+            bound = getattr(AS, support.get("as") or f"_s{k}") << compile_pattern(support)
+            attrs[f"r{number}_support{k}"] = Rule(*main, bound)(_recorder(rule, "support", k))
+    return type("CompiledDiagnosisEngine", (DiagnosisEngine,), attrs)
+
+
+def run_engine(engine_class, facts):
+    """Declare (type name, fields) facts, run to quiescence, return the firings."""
+    engine = engine_class()
+    engine.reset()
+    for type_name, record in facts:
+        engine.declare(fact_class(type_name)(**record))
+    engine.run()
+    return engine.firings

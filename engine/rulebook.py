@@ -1,0 +1,287 @@
+"""Rule files: loading, schema checks and the semantic checks a schema cannot express.
+
+A rule file is YAML (`apiVersion: calirules/rules/v1`, `rules: [...]`); the language is described
+in docs/writing-rules.md. Everything that can be wrong in a rule file is reported here, before an
+engine is built, as an InputError naming file:line:column: unknown cause ids, fact types or
+fields, variables used before they are bound, regexes that do not compile, missing templates.
+"""
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from calirules import schemas, yamlio
+from calirules.engine import versions
+from calirules.engine.facts import FACT_TYPES
+from calirules.errors import InputError
+
+RULES_API = "calirules/rules/v1"
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+_VAR = re.compile(r"^\$([a-z_][a-z0-9_]*)$")
+
+
+@dataclass
+class Cause:
+    id: str
+    family: str
+    title: str
+    symptoms: tuple
+    evidence: str = ""
+
+
+@lru_cache(maxsize=None)
+def catalog():
+    """The cause catalog (reference/causes.yaml, shipped as engine data)."""
+    text = resources.files("calirules.engine").joinpath("data/causes.yaml").read_text(encoding="utf-8")
+    data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return {c["id"]: Cause(c["id"], c["family"], c["title"], tuple(c["symptoms"]), c.get("evidence", ""))
+            for c in data["causes"]}
+
+
+@dataclass
+class RuleSpec:
+    id: str
+    when: list
+    tests: list
+    path: Path
+    index: int
+    text: str = field(repr=False)
+    cause: str = None
+    title: str = None
+    severity: str = "high"
+    confidence: float = 0.8
+    symptoms: tuple = ()
+    description: str = ""
+    unless: list = field(default_factory=list)
+    support: list = field(default_factory=list)
+    assumes: list = field(default_factory=list)
+    evidence: list = field(default_factory=list)
+    derive: dict = None
+    remediation: str = None
+    links: list = field(default_factory=list)
+
+    @property
+    def location(self):
+        return self.position(["rules", self.index, "id"])
+
+    def position(self, parts):
+        return yamlio.locate(self.text, parts)
+
+    def error(self, message, parts=()):
+        line, column = self.position(["rules", self.index, *parts])
+        return InputError(f"rule {self.id}: {message}", self.path, line, column)
+
+    @property
+    def bound_names(self):
+        return [pattern_name(p, i) for i, p in enumerate(self.when)]
+
+    def fact_types(self):
+        return [p["fact"] for p in self.when] + [p["fact"] for p in self.unless]
+
+
+def pattern_name(pattern, index, prefix="_w"):
+    return pattern.get("as") or f"{prefix}{index}"
+
+
+def variables(where):
+    """Names of `$var` references in a where-mapping, with the field they appear in."""
+    found = []
+    for fname, constraint in (where or {}).items():
+        values = constraint.values() if isinstance(constraint, dict) else [constraint]
+        for value in values:
+            if isinstance(value, str) and _VAR.match(value):
+                found.append((fname, _VAR.match(value).group(1)))
+    return found
+
+
+class Rulebook:
+    """All rules loaded for one run, indexed by id, with the derived fact types they introduce."""
+
+    def __init__(self, rules, template_dirs):
+        self.rules = rules
+        self.by_id = {r.id: r for r in rules}
+        self.template_dirs = template_dirs
+        self.derived_types = {r.derive["fact"]: tuple(r.derive["fields"]) for r in rules if r.derive}
+
+    def fields_of(self, fact):
+        if fact in FACT_TYPES:
+            return FACT_TYPES[fact].fields + ("source", "sources")
+        return self.derived_types.get(fact, ()) + ("source", "sources")
+
+    def required_sections(self, rule, _seen=()):
+        """Dump sections without which `rule` cannot be evaluated: its facts' and its fields' sections."""
+        needed = set()
+        for pattern in rule.when + rule.unless:
+            spec = FACT_TYPES.get(pattern["fact"])
+            if spec is None:  # a derived fact needs whatever its producing rules need
+                for producer in self.rules:
+                    if producer.derive and producer.derive["fact"] == pattern["fact"] and producer.id not in _seen:
+                        needed |= self.required_sections(producer, _seen + (rule.id,))
+                continue
+            needed.add(spec.section)
+            for fname in pattern.get("where") or {}:
+                if fname in spec.field_sections:
+                    needed.add(spec.field_sections[fname])
+        return needed
+
+    def sysctl_keys(self):
+        """Literal sysctl keys rules name: the only Sysctl facts worth declaring (a node has ~15k)."""
+        keys = set()
+        for rule in self.rules:
+            for pattern in rule.when + rule.unless + rule.support:
+                if pattern["fact"] == "Sysctl":
+                    key = (pattern.get("where") or {}).get("key")
+                    if isinstance(key, str) and not key.startswith("$"):
+                        keys.add(key)
+                    elif isinstance(key, dict) and isinstance(key.get("in"), list):
+                        keys.update(key["in"])
+                    else:
+                        return None  # a rule matches keys by pattern: declare them all
+        return keys
+
+
+def package_rules_dir():
+    return Path(str(resources.files("calirules.rules")))
+
+
+def package_templates_dir():
+    return Path(str(resources.files("calirules.templates")))
+
+
+def rule_files(paths):
+    files = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError("no such rule file or directory", path)
+    return files
+
+
+def load_rulebook(extra_dirs=(), include_package=True):
+    """Load the shipped rules plus any --rules-dir; extra dirs may carry their own templates."""
+    paths = ([package_rules_dir()] if include_package else []) + [Path(d) for d in extra_dirs]
+    rules = []
+    for path in rule_files(paths):
+        rules.extend(load_rule_file(path))
+    template_dirs = []
+    for path in paths:
+        base = path if path.is_dir() else path.parent
+        template_dirs.extend([base / "templates", base])
+    template_dirs.append(package_templates_dir() / "remediation")
+    book = Rulebook(rules, [d for d in template_dirs if d.is_dir()])
+    check_rulebook(book)
+    return book
+
+
+def load_rule_file(path):
+    doc, text = yamlio.load_yaml_file(path, what="calirules rule file")
+    if not isinstance(doc, dict):
+        raise InputError(f"expected a mapping with apiVersion: {RULES_API}", path, 1, 1)
+    schemas.validate(doc, "rule", text, path)
+    specs = []
+    for index, raw in enumerate(doc["rules"]):
+        spec = RuleSpec(path=Path(path), index=index, text=text, **{k: v for k, v in raw.items()})
+        spec.symptoms = tuple(spec.symptoms)
+        specs.append(spec)
+    return specs
+
+
+def check_rulebook(book):
+    """Semantic checks; raises InputError at the first problem."""
+    seen = {}
+    causes = catalog()
+    for rule in book.rules:
+        if rule.id in seen:
+            other = seen[rule.id]
+            raise rule.error(f"duplicate rule id (also in {other.path}:{other.location[0]})", ["id"])
+        seen[rule.id] = rule
+        if bool(rule.cause) == bool(rule.derive):
+            raise rule.error("a rule names either a `cause` (it reports a finding) or `derive` (it adds a fact)")
+        if rule.cause and rule.cause not in causes:
+            raise rule.error(f"unknown cause {rule.cause!r} (causes are listed in reference/causes.yaml)", ["cause"])
+        if rule.cause:
+            rule.title = rule.title or causes[rule.cause].title
+            rule.symptoms = rule.symptoms or causes[rule.cause].symptoms
+        _check_patterns(book, rule)
+
+
+def _check_patterns(book, rule):
+    bound = set()
+    names = set()
+    groups = [("when", rule.when), ("unless", rule.unless), ("support", rule.support)]
+    for group, patterns in groups:
+        for i, pattern in enumerate(patterns):
+            where_path = [group, i, "where"]
+            fact = pattern["fact"]
+            if fact not in FACT_TYPES and fact not in book.derived_types:
+                known = ", ".join(sorted(set(FACT_TYPES) | set(book.derived_types)))
+                raise rule.error(f"unknown fact type {fact!r} (known: {known})", [group, i, "fact"])
+            fields = book.fields_of(fact)
+            for fname, constraint in (pattern.get("where") or {}).items():
+                if fname not in fields:
+                    raise rule.error(f"{fact} has no field {fname!r} (fields: {', '.join(fields)})",
+                                     where_path + [fname])
+                _check_constraint(rule, constraint, where_path + [fname])
+            local = set()
+            for fname, var in variables(pattern.get("where")):
+                constraint = pattern["where"][fname]
+                if isinstance(constraint, dict) and "ne" in constraint and var not in bound:
+                    raise rule.error(f"`ne: ${var}` compares with a variable not bound in an earlier `when` pattern",
+                                     where_path + [fname])
+                if group != "when" and var not in bound and var not in local:
+                    raise rule.error(f"variable ${var} is not bound by any `when` pattern", where_path + [fname])
+                local.add(var)
+            if group == "when":
+                bound |= local
+                name = pattern.get("as")
+                if name:
+                    if name in names:
+                        raise rule.error(f"`as: {name}` is used twice", [group, i, "as"])
+                    names.add(name)
+    for j, item in enumerate(rule.evidence):
+        about = item.get("about")
+        if about and about.split(".")[0] not in names:
+            raise rule.error(f"evidence names {about!r} but no `when` pattern has `as: {about.split('.')[0]}`",
+                             ["evidence", j, "about"])
+        if about and "." in about:
+            bind, fname = about.split(".")
+            fact = next(p["fact"] for p in rule.when if p.get("as") == bind)
+            if fname not in book.fields_of(fact):
+                raise rule.error(f"{fact} has no field {fname!r}", ["evidence", j, "about"])
+    for k, item in enumerate(rule.assumes):
+        if item["section"] not in SECTION_NAMES:
+            raise rule.error(f"unknown dump section {item['section']!r}", ["assumes", k, "section"])
+    if rule.remediation and not any((d / rule.remediation).is_file() for d in book.template_dirs):
+        raise rule.error(f"remediation template {rule.remediation!r} not found in "
+                         f"{', '.join(str(d) for d in book.template_dirs)}", ["remediation"])
+
+
+SECTION_NAMES = ("node", "versions", "sysctls", "interfaces", "routes", "ip_rules", "netfilter", "kernel_modules",
+                 "conntrack", "components", "settings", "log_events", "pods", "observations")
+
+_OPERATORS_NUMERIC = ("lt", "le", "gt", "ge")
+
+
+def _check_constraint(rule, constraint, parts):
+    if not isinstance(constraint, dict):
+        return
+    for op in ("regex", "not_regex"):
+        if op in constraint:
+            try:
+                re.compile(constraint[op])
+            except re.error as exc:
+                raise rule.error(f"{op}: invalid regular expression: {exc}", parts + [op]) from None
+    for op, value in constraint.items():
+        if op not in ("eq", "ne") and isinstance(value, str) and _VAR.match(value):
+            raise rule.error(f"{op}: variables can only be used with eq/ne (or as the plain value)", parts + [op])
+        if op.startswith("version_"):
+            if versions.parse(value) is None:
+                raise rule.error(f"{op}: {value!r} is not a version", parts + [op])

@@ -1,0 +1,78 @@
+"""Inline rule tests (`tests:` in a rule file), run by `calirules rules test` and by pytest.
+
+A test's `facts` is a partial facts dump laid over a small healthy node (data/test-base.yaml)
+unless it says `base: empty`. Sections listed in MERGED_BY_KEY are merged item by item (so a test
+can flip one sysctl); every other section the test gives replaces the base's; `section: null`
+removes it (not collected). The result must be
+a valid dump (the facts schema is checked), and the rule must fire, or not, as `expect` says.
+"""
+
+import copy
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+
+from calirules import schemas
+from calirules.engine import compiler, runner
+from calirules.errors import InputError
+from calirules.facts_collectors.dump import normalise
+
+MERGED_BY_KEY = {"sysctls": "key", "versions": "component", "components": "name", "settings": "key"}
+
+
+@lru_cache(maxsize=None)
+def _base_text():
+    return resources.files("calirules.engine").joinpath("data/test-base.yaml").read_text(encoding="utf-8")
+
+
+def base_dump(kind="healthy"):
+    if kind == "empty":
+        return {"apiVersion": "calirules/v1", "kind": "NodeFacts", "node": {"hostname": "test-node"}}
+    return yaml.load(_base_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def test_dump(test):
+    dump = base_dump(test.get("base", "healthy"))
+    for section, value in (test.get("facts") or {}).items():
+        key = MERGED_BY_KEY.get(section)
+        if value is None:  # `section: null` means "not collected"
+            dump.pop(section, None)
+        elif key and isinstance(value, list) and isinstance(dump.get(section), list):
+            merged = {item[key]: item for item in dump[section]}
+            merged.update({item[key]: item for item in value if isinstance(item, dict) and key in item})
+            dump[section] = list(merged.values())
+        else:
+            dump[section] = copy.deepcopy(value)
+    return dump
+
+
+@dataclass
+class TestResult:
+    rule: object
+    test: dict
+    passed: bool
+    detail: str
+
+
+def run_rule_tests(rulebook, only=None):
+    """Run the inline tests of every rule (or of rules whose id is in `only`)."""
+    engine_class = compiler.compile_engine(rulebook)
+    results = []
+    for rule in rulebook.rules:
+        if only and rule.id not in only:
+            continue
+        for index, test in enumerate(rule.tests):
+            dump = test_dump(test)
+            try:
+                schemas.validate(dump, "facts", None, rule.path)
+            except InputError as exc:
+                raise rule.error(f"test {test['name']!r}: facts are not a valid dump: {exc.message}",
+                                 ["tests", index, "facts"]) from None
+            diagnosis = runner.diagnose(normalise(dump), rulebook, test.get("symptom"), engine_class)
+            fired = rule.id in diagnosis.fired_rules
+            expected = test["expect"] == "fire"
+            detail = "fired" if fired else "did not fire"
+            results.append(TestResult(rule, test, fired == expected, detail))
+    return results

@@ -1,0 +1,40 @@
+"""The facts dump: the documented interchange format between collectors and the engine.
+
+`calirules diagnose --facts FILE` starts here. The format is described in docs/facts-format.md
+and enforced by schema/facts-v1.schema.json.
+"""
+
+import yaml
+
+from calirules import schemas, yamlio
+from calirules.errors import InputError
+
+API_VERSION = "calirules/v1"
+KIND = "NodeFacts"
+
+
+def load_dump(path):
+    """Read, parse and validate a facts dump; returns the document with values normalised."""
+    doc, text = yamlio.load_yaml_file(path, what="calirules facts dump")
+    if not isinstance(doc, dict):
+        raise InputError(f"expected a mapping with apiVersion: {API_VERSION}, got {type(doc).__name__}", path, 1, 1)
+    if "apiVersion" not in doc:
+        raise InputError(f"missing apiVersion (expected apiVersion: {API_VERSION})", path, 1, 1)
+    schemas.validate(doc, "facts", text, path)
+    return normalise(doc)
+
+
+def normalise(doc):
+    """People write `value: 0`; the engine compares sysctl values as the strings the kernel prints."""
+    for sysctl in doc.get("sysctls", ()):
+        sysctl["value"] = str(sysctl["value"])
+    return doc
+
+
+def dump_text(doc):
+    """Serialise a facts document: block style for structure, flow style for leaf records."""
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=None, width=200, allow_unicode=True)
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
+    pass
