@@ -122,7 +122,7 @@ def rules_show(rule_id, rules_dirs):
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 def rules_lint(paths):
     """Check rule files (schema, causes, facts, fields, variables, templates) and render their remediation."""
-    from calirules.engine.lint import lint_rules
+    from calirules.lint import lint_rules
     problems = lint_rules(paths)
     for problem in problems:
         click.echo(problem, err=True)
@@ -136,7 +136,7 @@ def rules_lint(paths):
 def rules_test(paths):
     """Run the inline tests of the shipped rules, or of the rule files/directories given."""
     from calirules.engine.rulebook import load_rulebook
-    from calirules.engine.ruletests import run_rule_tests
+    from calirules.ruletests import run_rule_tests
     book = load_rulebook(paths)
     only = None
     if paths:

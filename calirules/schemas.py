@@ -87,5 +87,20 @@ def _explain(exc, parts):
                   "minLength": "a non-empty string", "pattern": f"a string matching {bound}",
                   "minItems": f"at least {bound} item(s)"}[rule]
         return f"{where}: expected {wanted}, got {_describe(value)}", None
+    if rule == "anyOf" and isinstance(value, dict):
+        return f"{where}: {_explain_condition(value)}", None
     detail = exc.message.replace("data.", "", 1).replace("data ", "", 1)
     return f"{where}: {detail}", None
+
+
+def _explain_condition(value):
+    """A rule condition mapping that matched no form: name the operator that is wrong."""
+    operators = schema("rule")["definitions"]["where"]["additionalProperties"]["anyOf"][1]["properties"]
+    for op, arg in value.items():
+        if op not in operators:
+            return f"unknown operator {op!r} (operators: {', '.join(operators)})"
+        expected = operators[op].get("type")
+        kinds = {"number": (int, float), "string": str, "array": list, "boolean": bool}
+        if expected and not isinstance(arg, kinds[expected]) or (expected == "number" and isinstance(arg, bool)):
+            return f"operator {op} expects a {expected}, got {_describe(arg)}"
+    return "expected a value, a $variable or a mapping of operators"

@@ -33,7 +33,7 @@ def base_dump(kind="healthy"):
     return yaml.load(_base_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
-def test_dump(test):
+def dump_for_test(test):
     dump = base_dump(test.get("base", "healthy"))
     for section, value in (test.get("facts") or {}).items():
         key = MERGED_BY_KEY.get(section)
@@ -49,7 +49,7 @@ def test_dump(test):
 
 
 @dataclass
-class TestResult:
+class RuleTestResult:
     rule: object
     test: dict
     passed: bool
@@ -64,7 +64,7 @@ def run_rule_tests(rulebook, only=None):
         if only and rule.id not in only:
             continue
         for index, test in enumerate(rule.tests):
-            dump = test_dump(test)
+            dump = dump_for_test(test)
             try:
                 schemas.validate(dump, "facts", None, rule.path)
             except InputError as exc:
@@ -74,5 +74,5 @@ def run_rule_tests(rulebook, only=None):
             fired = rule.id in diagnosis.fired_rules
             expected = test["expect"] == "fire"
             detail = "fired" if fired else "did not fire"
-            results.append(TestResult(rule, test, fired == expected, detail))
+            results.append(RuleTestResult(rule, test, fired == expected, detail))
     return results

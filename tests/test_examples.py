@@ -1,0 +1,88 @@
+"""Every example ranks its own cause first; the healthy node finds nothing."""
+
+import json
+
+import pytest
+
+from conftest import EXAMPLES, run_cli
+
+CAUSE_EXAMPLES = sorted(p for p in EXAMPLES.glob("*.yaml") if p.stem != "healthy")
+
+
+def cause_of(path):
+    """examples/<cause-id>[-variant].yaml -> cause id (the longest catalog id that prefixes the name)."""
+    from calirules.engine.rulebook import catalog
+    return max((c for c in catalog() if path.stem == c or path.stem.startswith(c + "-")), key=len)
+
+
+def diagnose_json(path, *extra):
+    code, out, err = run_cli("diagnose", "--facts", path, "--format", "json", *extra)
+    return code, json.loads(out) if out else None, err
+
+
+def test_there_is_an_example_per_implemented_cause():
+    from calirules.engine.rulebook import load_rulebook
+    causes = {r.cause for r in load_rulebook().rules if r.cause}
+    assert causes <= {cause_of(p) for p in CAUSE_EXAMPLES}
+
+
+@pytest.mark.parametrize("path", CAUSE_EXAMPLES, ids=lambda p: p.stem)
+def test_example_ranks_its_cause_first(path):
+    code, report, err = diagnose_json(path)
+    assert code == 1, err
+    assert report["schema"] == "calirules/report/v1"
+    first = report["causes"][0]
+    assert first["id"] == cause_of(path)
+    assert first["confidence"] >= 0.5 and first["found"]
+    assert first["evidence"] and all(e["source"] for e in first["evidence"] if not e.get("missing"))
+    assert "Commands:" in first["remediation"]
+
+
+def test_healthy_node_has_no_likely_cause():
+    code, report, err = diagnose_json(EXAMPLES / "healthy.yaml")
+    assert code == 0, err
+    assert all(c["confidence"] < 0.5 for c in report["causes"])
+
+
+def test_guides_case_reports_version_skew_with_matrix_evidence():
+    code, report, _ = diagnose_json(EXAMPLES / "version-skew.yaml")
+    skew = next(c for c in report["causes"] if c["id"] == "version-skew")
+    texts = " ".join(e["text"] for e in skew["evidence"])
+    assert "v3.11.3" in texts and "v1.19.16" in texts
+    assert "1.14, 1.15, 1.16" in texts  # the tested list from the matrix
+    assert "requirements.md" in texts  # and where the matrix says so
+
+
+def test_remediation_names_this_nodes_interfaces():
+    _, report, _ = diagnose_json(EXAMPLES / "proxy-arp-disabled.yaml")
+    assert "sysctl -w net.ipv4.conf.calif0e1d2c3b4a.proxy_arp=1" in report["causes"][0]["remediation"]
+
+
+def test_evidence_points_at_file_and_line():
+    _, report, _ = diagnose_json(EXAMPLES / "ip-forwarding-disabled.yaml")
+    sources = {e["source"] for e in report["causes"][0]["evidence"]}
+    assert "proc/sys/net/ipv4/ip_forward:1" in sources
+
+
+def test_symptom_that_a_cause_cannot_produce_ranks_it_lower():
+    # proxy-arp-disabled can produce same-node but not cross-node failures per the catalog.
+    _, same, _ = diagnose_json(EXAMPLES / "proxy-arp-disabled.yaml")
+    _, cross, _ = diagnose_json(EXAMPLES / "proxy-arp-disabled.yaml", "--symptom", "cross-node")
+    assert same["causes"][0]["explains_symptom"] is True
+    assert cross["causes"][0]["explains_symptom"] is False
+    assert cross["causes"][0]["confidence"] < same["causes"][0]["confidence"]
+
+
+@pytest.mark.parametrize("fmt,marker", [("text", "1. workload-veth-down"), ("markdown", "## 1. `workload-veth-down`"),
+                                        ("html", "<h2>1. workload-veth-down")])
+def test_other_formats_render(fmt, marker):
+    code, out, err = run_cli("diagnose", "--facts", EXAMPLES / "workload-veth-down.yaml", "--format", fmt)
+    assert code == 1, err
+    assert marker in out
+
+
+def test_output_file_is_written_and_stdout_stays_empty(tmp_path):
+    target = tmp_path / "report.json"
+    code, out, err = run_cli("diagnose", "--facts", EXAMPLES / "healthy.yaml", "--format", "json", "-o", target)
+    assert code == 0 and out == "" and err == ""
+    assert json.loads(target.read_text())["node"] == "node-a"

@@ -1,0 +1,37 @@
+"""Every shipped rule: lint-clean, with a positive and a negative inline test that pass."""
+
+import pytest
+
+from calirules.engine.rulebook import load_rulebook
+from calirules.lint import check_remediation, lint_rules
+from calirules.ruletests import run_rule_tests
+
+BOOK = load_rulebook()
+
+
+def test_shipped_rules_lint_clean():
+    assert lint_rules() == []
+
+
+@pytest.mark.parametrize("rule", BOOK.rules, ids=lambda r: r.id)
+def test_rule_has_positive_and_negative_tests(rule):
+    assert {t["expect"] for t in rule.tests} == {"fire", "no-fire"}
+
+
+@pytest.mark.parametrize("result", run_rule_tests(BOOK), ids=lambda r: f"{r.rule.id}: {r.test['name']}")
+def test_inline_rule_test(result):
+    assert result.passed, f"expected {result.test['expect']}, {result.detail}"
+
+
+def test_every_rule_names_a_catalog_cause():
+    from calirules.engine.rulebook import catalog
+    assert all(r.cause in catalog() for r in BOOK.rules if r.cause)
+
+
+def test_remediation_check_catches_made_up_commands():
+    text = "What to change:\n x\nCommands:\n  $ iptables-restart\nMake it persistent:\n x\nVerify:\n x\n"
+    assert check_remediation(text) == ["remediation runs unknown command 'iptables-restart': $ iptables-restart"]
+
+
+def test_remediation_check_wants_all_parts():
+    assert any("Verify" in p for p in check_remediation("What to change:\nCommands:\nMake it persistent:\n"))
