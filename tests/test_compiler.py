@@ -100,12 +100,12 @@ def test_unless_blocks_and_support_is_tied_to_its_firing(tmp_path):
     - fact: Interface
       where: {{name: $n, kind: ignored}}
   support:
-    - fact: Observation
-      where: {{kind: packet-trace, not_seen_on: {{contains: cali2}}}}
+    - fact: Pod
+      where: {{host_iface: $n, gateway_neighbor: FAILED}}
       weight: 0.5
       says: not seen
 {TESTS}""")
-    obs = ("Observation", {"kind": "packet-trace", "not_seen_on": ["cali2"], "source": "user", "sources": {}})
+    obs = ("Pod", {"host_iface": "cali2", "gateway_neighbor": "FAILED", "source": "netns", "sources": {}})
     firings = run_engine(compile_engine(book), [iface(name="cali1", state="DOWN"), iface(name="cali2", state="DOWN"),
                                                 iface(name="cali3", state="DOWN", kind="ignored"), obs])
     main = sorted(f.bindings["f"]["name"] for f in firings if f.kind == "main")
