@@ -1,7 +1,7 @@
 """JSON Schema validation for the documents users write: facts dumps and rule files.
 
 Schemas live beside the code that owns the format (facts_collectors/schema, engine/data) and are
-compiled once per process with fastjsonschema. A failure becomes one InputError that names the
+compiled once per process with jsonschema-rs. A failure becomes one InputError that names the
 file, the line and column of the offending value, the field path and what was expected.
 """
 
@@ -9,7 +9,7 @@ import json
 from functools import lru_cache
 from importlib import resources
 
-import fastjsonschema
+import jsonschema_rs
 
 from calirules.errors import InputError
 from calirules.yamlio import dotted, locate, locate_key
@@ -33,16 +33,16 @@ def schema(name):
 
 @lru_cache(maxsize=None)
 def _validator(name):
-    return fastjsonschema.compile(schema(name))
+    return jsonschema_rs.validator_for(schema(name))
 
 
 def validate(doc, name, text=None, path=None):
     """Raise InputError for the first schema violation in `doc` (a parsed YAML document)."""
     try:
-        _validator(name)(doc)
-    except fastjsonschema.JsonSchemaValueException as exc:
-        parts = [p for p in (exc.path or [])[1:]]
-        message, key = _explain(exc, parts)
+        _validator(name).validate(doc)
+    except jsonschema_rs.ValidationError as exc:
+        parts = list(exc.instance_path)
+        message, key = _explain(exc, parts, name)
         line = column = None
         if text is not None:
             line, column = locate_key(text, parts, key) if key else locate(text, parts)
@@ -56,42 +56,54 @@ def _describe(value):
     return f"{value!r}" if isinstance(value, str) else f"{kind} {value!r}"
 
 
-def _explain(exc, parts):
-    """Turn a fastjsonschema exception into (message, offending key or None)."""
+def _explain(exc, parts, schema_name):
+    """Turn a jsonschema-rs error into (message, offending key or None)."""
     where = dotted(parts)
-    rule, definition, value = exc.rule, exc.definition or {}, exc.value
+    kind, value = exc.kind, exc.instance
+    rule = kind.name
     if rule == "type":
-        expected = definition.get("type")
-        expected = " or ".join(expected) if isinstance(expected, list) else expected
-        expected = {"object": "mapping", "array": "list"}.get(expected, expected)
+        expected = " or ".join({"object": "mapping", "array": "list"}.get(t, t) for t in kind.types)
         return f"{where}: expected {expected}, got {_describe(value)}", None
     if rule == "const":
         if parts == ["apiVersion"]:
-            return f"apiVersion: unknown {value!r}, expected {definition['const']!r}", None
-        return f"{where}: expected {definition['const']!r}, got {_describe(value)}", None
+            return f"apiVersion: unknown {value!r}, expected {kind.expected_value!r}", None
+        return f"{where}: expected {kind.expected_value!r}, got {_describe(value)}", None
     if rule == "enum":
-        choices = ", ".join(repr(c) for c in definition["enum"])
+        choices = ", ".join(repr(c) for c in kind.options)
         return f"{where}: expected one of {choices}, got {_describe(value)}", None
-    if rule == "required" and isinstance(value, dict):
-        missing = [k for k in definition.get("required", []) if k not in value]
-        return f"{where}: missing required field {missing[0]!r}", None
-    if rule == "additionalProperties" and isinstance(value, dict):
-        known = definition.get("properties", {})
-        extra = sorted(k for k in value if k not in known)
-        if extra:
-            hint = f" (known fields: {', '.join(sorted(known))})" if known else ""
-            return f"{dotted(parts + [extra[0]])}: unknown field{hint}", extra[0]
-    if rule in ("minimum", "maximum", "minLength", "pattern", "minItems"):
-        bound = definition.get(rule)
+    if rule == "required":
+        return f"{where}: missing required field {kind.property!r}", None
+    if rule == "additionalProperties":
+        extra = sorted(kind.unexpected)[0]
+        known = _known_fields(schema_name, exc.schema_path)
+        hint = f" (known fields: {', '.join(sorted(known))})" if known else ""
+        return f"{dotted(parts + [extra])}: unknown field{hint}", extra
+    if rule in ("minimum", "maximum", "minLength", "pattern", "minItems", "exclusiveMinimum"):
+        bound = getattr(kind, "limit", None) if rule != "pattern" else kind.pattern
         wanted = {"minimum": f"at least {bound}", "maximum": f"at most {bound}",
-                  "minLength": "a non-empty string", "pattern": f"a string matching {bound}",
-                  "minItems": f"at least {bound} item(s)"}[rule]
+                  "exclusiveMinimum": f"more than {bound}", "minLength": "a non-empty string",
+                  "pattern": f"a string matching {bound}", "minItems": f"at least {bound} item(s)"}[rule]
         return f"{where}: expected {wanted}, got {_describe(value)}", None
     if rule == "anyOf" and isinstance(value, dict):
         return f"{where}: {_explain_condition(value)}", None
-    detail = exc.message.replace("data.", "", 1).replace("data ", "", 1)
-    return f"{where}: {detail}", None
+    return f"{where}: {exc.message}", None
 
+
+def _known_fields(schema_name, schema_path):
+    """The `properties` of the schema object whose additionalProperties rejected a key."""
+    root = node = schema(schema_name)
+    try:
+        for step in list(schema_path)[:-1]:
+            if step == "$ref":  # follow "#/definitions/x" to where the keywords really are
+                target = root
+                for part in node["$ref"].lstrip("#/").split("/"):
+                    target = target[part]
+                node = target
+            else:
+                node = node[step]
+    except (KeyError, IndexError, TypeError):
+        return []
+    return list(node.get("properties", {})) if isinstance(node, dict) else []
 
 def _explain_condition(value):
     """A rule condition mapping that matched no form: name the operator that is wrong."""

@@ -1,8 +1,9 @@
 """Reading YAML that users hand us (facts dumps, rule files), with errors that name file:line:column.
 
-Fast path: the libyaml loader builds plain Python objects. Only when something is wrong do we
-compose the node tree a second time to find the line and column of the offending value, so a
-valid 250-pod dump pays nothing for good error messages.
+Facts dumps are large (a 250-pod node is ~3 MiB) and are read with yaml-rs, a YAML 1.2 parser
+in Rust that rejects duplicate keys and caps alias expansion; rule files are small and read with
+PyYAML's safe loader. Only when something is wrong do we compose a PyYAML node tree to find the
+line and column of the offending value, so a valid dump pays nothing for good error messages.
 """
 
 import os
@@ -11,6 +12,11 @@ import re
 import yaml
 
 from calirules.errors import InputError
+
+try:
+    import yaml_rs
+except ImportError:  # pragma: no cover - exercised only where no wheel exists
+    yaml_rs = None
 
 # A facts dump of a 1,000-pod node is about 10 MiB; anything past this is not a dump we wrote.
 MAX_INPUT_BYTES = 64 * 1024 * 1024
@@ -82,6 +88,55 @@ def load_yaml_file(path, what="file"):
     """Read and parse; returns (document, text) so callers can locate later errors."""
     text = read_text(path, what)
     return parse_yaml(text, path, what), text
+
+
+def load_data_file(path, what="file"):
+    """Like load_yaml_file, for large machine-written documents (YAML 1.2, via yaml-rs)."""
+    text = read_text(path, what)
+    return parse_data_yaml(text, path, what), text
+
+
+def parse_data_yaml(text, path, what="file"):
+    if yaml_rs is None:  # no wheel for this platform: slower, same result for dumps we write
+        return parse_yaml(text, path, what)
+    try:
+        doc = yaml_rs.loads(text, parse_datetime=False)
+    except yaml_rs.YAMLDecodeError as exc:
+        # PyYAML names the line and column of syntax errors; yaml-rs alone knows some others.
+        parse_yaml(text, path, what)
+        message = str(exc).splitlines()[-1]
+        line, column = _duplicate_key_position(text) if "duplicate" in message else _rs_position(str(exc))
+        raise InputError(f"invalid YAML: {message}", path, line, column) from None
+    except RecursionError:
+        raise InputError("invalid YAML: nested too deeply", path) from None
+    if doc is None:
+        raise InputError(f"empty document, expected a {what}", path, 1)
+    if isinstance(doc, list) and text.lstrip().startswith("---") and text.count("\n---") >= 1:
+        raise InputError(f"several YAML documents, expected one {what}", path, 1)
+    return doc
+
+
+def _rs_position(message):
+    match = re.search(r"line (\d+), column (\d+)", message)
+    return (int(match.group(1)), int(match.group(2))) if match else (None, None)
+
+
+def _duplicate_key_position(text):
+    """Line and column of the second occurrence of a key in one mapping."""
+    root = _compose(text)
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key, value in node.value:
+                if key.value in seen:
+                    return key.start_mark.line + 1, key.start_mark.column + 1
+                seen.add(key.value)
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None, None
 
 
 def _compose(text):

@@ -15,7 +15,7 @@ KIND = "NodeFacts"
 
 def load_dump(path):
     """Read, parse and validate a facts dump; returns the document with values normalised."""
-    doc, text = yamlio.load_yaml_file(path, what="calirules facts dump")
+    doc, text = yamlio.load_data_file(path, what="calirules facts dump")
     if not isinstance(doc, dict):
         raise InputError(f"expected a mapping with apiVersion: {API_VERSION}, got {type(doc).__name__}", path, 1, 1)
     if "apiVersion" not in doc:

@@ -1,22 +1,5 @@
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLES = REPO / "examples"
-
-
-def run_cli(*args, cwd=None, env=None):
-    """Run the installed CLI in a fresh process, as a user would (exit code, stdout, stderr)."""
-    full_env = dict(os.environ, **(env or {}))
-    proc = subprocess.run([sys.executable, "-m", "calirules", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=full_env, timeout=120)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-@pytest.fixture
-def cli():
-    return run_cli
+# Test modules import tests/helpers.py by name.
+sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import EXAMPLES, run_cli
+from helpers import EXAMPLES, run_cli
 
 HEALTHY = (EXAMPLES / "healthy.yaml").read_text()
 

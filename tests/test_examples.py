@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import EXAMPLES, run_cli
+from helpers import EXAMPLES, run_cli
 
 CAUSE_EXAMPLES = sorted(p for p in EXAMPLES.glob("*.yaml") if p.stem != "healthy")
 
