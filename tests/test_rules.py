@@ -35,3 +35,13 @@ def test_remediation_check_catches_made_up_commands():
 
 def test_remediation_check_wants_all_parts():
     assert any("Verify" in p for p in check_remediation("What to change:\nCommands:\nMake it persistent:\n"))
+
+
+def test_rule_authors_guide_lists_every_fact_type_and_field():
+    from calirules.engine.facts import FACT_TYPES
+    from helpers import REPO
+    guide = (REPO / "docs" / "writing-rules.md").read_text()
+    for spec in FACT_TYPES.values():
+        row = next((line for line in guide.splitlines() if line.startswith(f"| `{spec.name}` |")), None)
+        assert row is not None, f"{spec.name} missing from docs/writing-rules.md"
+        assert all(f"`{field}`" in row for field in spec.fields), f"{spec.name} fields out of date"
