@@ -1,0 +1,45 @@
+"""Loaded kernel modules: `lsmod` and `/proc/modules` -> `kernel_modules` facts.
+
+Each fact is {name, state: "loaded", source}. Built-in modules appear in neither file (they are
+in `modules.builtin`), so a module missing here may still be compiled into the kernel.
+"""
+
+import re
+
+from ._common import ref, split_lines, to_int
+
+_MODULE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+# /proc/modules states (kernel/module/procfs.c): a module being unloaded is on its way out.
+_PRESENT_STATES = {"Live", "Loading"}
+
+
+def _fact(name, source, lineno):
+    return {"name": name, "state": "loaded", "source": ref(source, lineno)}
+
+
+def parse_lsmod(text, source):
+    """`Module  Size  Used by` header, then `name size count [users,...]` (columns not aligned)."""
+    modules = []
+    lines, _cut = split_lines(text)
+    for lineno, line in lines:
+        fields = line.split()
+        if len(fields) < 3 or not _MODULE_NAME.match(fields[0]):
+            continue  # the header (`Module Size Used by`), errors, junk
+        if to_int(fields[1]) is None or (to_int(fields[2]) is None and fields[2] != "-"):
+            continue
+        modules.append(_fact(fields[0], source, lineno))
+    return modules
+
+
+def parse_proc_modules(text, source):
+    """`name size refcount deps state address [taints]`, e.g. `vxlan 53248 0 - Live 0x0`."""
+    modules = []
+    lines, _cut = split_lines(text)
+    for lineno, line in lines:
+        fields = line.split()
+        if len(fields) < 6 or not _MODULE_NAME.match(fields[0]) or to_int(fields[1]) is None:
+            continue
+        if fields[4] not in _PRESENT_STATES or not fields[5].startswith("0x"):
+            continue
+        modules.append(_fact(fields[0], source, lineno))
+    return modules
