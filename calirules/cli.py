@@ -40,9 +40,29 @@ def main_group():
     """Explain why pods on a Calico node cannot reach each other, and what to do about it."""
 
 
+def _load_facts(facts_path, sosreport, live, netns, raw_dir=None):
+    """The facts dump and a label for it, from whichever source was given."""
+    sources = [s for s in (facts_path and "--facts", sosreport and "--sosreport", live and "--live") if s]
+    if len(sources) != 1:
+        _fail("give exactly one of --facts FILE, --sosreport PATH, --live")
+    if netns and not live:
+        _fail("--netns goes with --live")
+    if raw_dir and not live:
+        _fail("--raw-dir goes with --live")
+    if facts_path:
+        from calirules.facts_collectors.dump import load_dump
+        return load_dump(facts_path), facts_path
+    if live:
+        from calirules.facts_collectors.live import collect_live
+        return collect_live(netns, raw_dir), f"live:{netns}" if netns else "live"
+    from calirules.facts_collectors.bundle import read_bundle
+    from calirules.facts_collectors.source import open_source
+    return read_bundle(open_source(sosreport), label=sosreport), sosreport
+
+
 @main_group.command()
 @click.option("--facts", "facts_path", type=click.Path(dir_okay=False), help="A facts dump (calirules/v1 YAML).")
-@click.option("--sosreport", "sosreport", type=click.Path(), help="A sosreport directory or archive.")
+@click.option("--sosreport", "sosreport", type=click.Path(), help="A sosreport (or calicoctl diags) directory or archive.")
 @click.option("--live", is_flag=True, help="Collect from this node (read-only).")
 @click.option("--netns", help="With --live: read inside this named network namespace.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text",
@@ -53,23 +73,15 @@ def main_group():
 @click.option("--symptom", type=click.Choice(SYMPTOMS), help="What fails (default: the dump's, else same-node).")
 def diagnose(facts_path, sosreport, live, netns, fmt, output, rules_dirs, symptom):
     """Rank the root causes for one node, with evidence and remediation."""
-    sources = [s for s in (facts_path and "--facts", sosreport and "--sosreport", live and "--live") if s]
-    if len(sources) != 1:
-        _fail("give exactly one of --facts FILE, --sosreport PATH, --live")
-    if netns and not live:
-        _fail("--netns goes with --live")
-    if not facts_path:
-        _fail(f"{sources[0]} is not available in calirules {__version__}; collect a facts dump and use --facts")
     from calirules.engine.rulebook import load_rulebook
     from calirules.engine.runner import diagnose as run_diagnosis
-    from calirules.facts_collectors.dump import load_dump
     from calirules.render import render
     from calirules.report import build_report
 
-    dump = load_dump(facts_path)
+    dump, label = _load_facts(facts_path, sosreport, live, netns)
     rulebook = load_rulebook(rules_dirs)
     diagnosis = run_diagnosis(dump, rulebook, symptom)
-    report = build_report(diagnosis, dump, rulebook, source=facts_path)
+    report = build_report(diagnosis, dump, rulebook, source=label)
     _write_output(render(report, fmt), output)
     sys.exit(EXIT_FOUND if any(c["found"] for c in report["causes"]) else EXIT_OK)
 
@@ -77,11 +89,18 @@ def diagnose(facts_path, sosreport, live, netns, fmt, output, rules_dirs, sympto
 @main_group.command()
 @click.option("--live", is_flag=True, help="Collect from this node (read-only).")
 @click.option("--netns", help="With --live: read inside this named network namespace.")
-@click.option("--sosreport", type=click.Path(), help="A sosreport directory or archive.")
+@click.option("--sosreport", type=click.Path(), help="A sosreport (or calicoctl diags) directory or archive.")
+@click.option("--raw-dir", type=click.Path(file_okay=False),
+              help="With --live: also keep the raw command outputs here, laid out like a sosreport.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="Where to write the dump.")
-def collect(live, netns, sosreport, output):
+def collect(live, netns, sosreport, raw_dir, output):
     """Write a facts dump for a node (to diagnose elsewhere with --facts)."""
-    _fail(f"collection is not available in calirules {__version__}; write a facts dump (docs/facts-format.md)")
+    from calirules import schemas
+    from calirules.facts_collectors.dump import dump_text
+
+    dump, _ = _load_facts(None, sosreport, live, netns, raw_dir)
+    schemas.validate(dump, "facts")  # a collector bug must not produce a dump --facts refuses
+    _write_output(dump_text(dump), output)
 
 
 @main_group.group()
@@ -116,6 +135,18 @@ def rules_show(rule_id, rules_dirs):
         click.echo(f"# {rule.path}:{line}")
         raw = yaml.safe_load(rule.text)["rules"][rule.index]
         click.echo(yaml.safe_dump(raw, sort_keys=False, width=110))
+
+
+@rules.command("facts")
+def rules_facts():
+    """The fact types rules can match, with their fields (Markdown, as in docs/writing-rules.md)."""
+    from calirules.engine.facts import FACT_TYPES
+    click.echo("| fact | fields | needs section | meaning |")
+    click.echo("|---|---|---|---|")
+    for spec in FACT_TYPES.values():
+        fields = ", ".join(f"`{f}`" + (f" ({spec.field_sections[f]})" if f in spec.field_sections else "")
+                           for f in spec.fields)
+        click.echo(f"| `{spec.name}` | {fields} | `{spec.section}` | {spec.doc} |")
 
 
 @rules.command("lint")

@@ -97,7 +97,8 @@ def _operator(op, arg):
     if op in ("lt", "le", "gt", "ge"):
         return _predicate(_numeric(op, arg))
     if op == "in":
-        return _predicate(lambda v: v in arg)
+        # Listing null explicitly is the one way to accept an unknown value.
+        return P(lambda v: v in arg) if None in arg else _predicate(lambda v: v in arg)
     if op == "not_in":
         return _predicate(lambda v: v not in arg)
     if op == "regex":

@@ -14,14 +14,14 @@ Provenance travels in two extra fields: `source` (one place) and `sources` (per 
 import re
 from dataclasses import dataclass, field
 
-from calirules.engine import compat_matrix, versions
+from calirules.engine import compat_matrix, netfilter, versions
+from calirules.engine.routing import RouteIndex, host_ip
 
 WORKLOAD_PREFIX = "cali"
 POD_GATEWAY = "169.254.1.1"
 BUILTIN_CHAINS = {"INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"}
 # Per-endpoint and per-policy chains are folded into WorkloadPlumbing / Netfilter counts.
 _PER_ENDPOINT_CHAIN = re.compile(r"^cali-(tw|fw|sm|pi|po|pri|pro|th|fh|thfw|fhfw)-")
-_MARK_ACCEPT = re.compile(r"(?:--mark|mark match) (0x[0-9a-f]+)/\1\b")
 
 
 @dataclass(frozen=True)
@@ -50,24 +50,37 @@ FACT_TYPES = {t.name: t for t in (
     FactType("WorkloadPlumbing",
              ("iface", "state", "oper_up", "mtu", "ips", "route_count", "other_routes", "forwarding",
               "proxy_arp", "rp_filter", "route_localnet", "tw_chain", "fw_chain", "dispatched",
-              "pod", "pod_ips", "gateway_neighbor"),
+              "tw_policies", "tw_policy_drop_packets", "fw_policies", "fw_policy_drop_packets",
+              "pod", "pod_ips", "pod_mtu", "gateway_neighbor", "misrouted", "route_elsewhere"),
              "interfaces",
              {"ips": "routes", "route_count": "routes", "other_routes": "routes", "forwarding": "sysctls",
               "proxy_arp": "sysctls", "rp_filter": "sysctls", "route_localnet": "sysctls",
               "tw_chain": "netfilter", "fw_chain": "netfilter", "dispatched": "netfilter",
-              "pod": "pods", "pod_ips": "pods", "gateway_neighbor": "pods"},
+              "tw_policies": "netfilter", "tw_policy_drop_packets": "netfilter", "fw_policies": "netfilter",
+              "fw_policy_drop_packets": "netfilter", "pod": "pods", "pod_ips": "pods", "pod_mtu": "pods",
+              "gateway_neighbor": "pods", "misrouted": "pods", "route_elsewhere": "pods"},
              doc="Everything that connects one host-side cali* interface to its pod: link state, /32 "
-                 "routes, per-interface sysctls, Calico chains and dispatch entries, pod-side neighbour."),
+                 "routes, per-interface sysctls, Calico chains, dispatch entries and end-of-tier policy "
+                 "drop counters, the pod side (IPs, MTU, gateway neighbour), pod IPs routed to another "
+                 "interface (misrouted: 'ip dev X')."),
+    FactType("Mtu", ("workload_max", "workload_min", "workload_spread", "smallest", "pod_max", "pod_excess",
+                     "uplink", "uplink_mtu", "workload_over_uplink"), "interfaces",
+             {"pod_max": "pods", "pod_excess": "pods", "uplink": "routes", "uplink_mtu": "routes",
+              "workload_over_uplink": "routes"},
+             doc="MTUs on the node: cali* interfaces (largest, smallest, spread), pod-side eth0 (largest, and "
+                 "by how much a pod's MTU exceeds its host-side veth), the uplink (device of the default "
+                 "route) and by how much the largest workload MTU exceeds it."),
     FactType("Netfilter",
              ("backend", "rules", "chains", "calico_chains", "kube_chains", "docker_chains", "other_chains",
-              "forward_policy", "calico_forward", "legacy_warning", "warnings"),
+              "forward_policy", "calico_forward", "legacy_warning", "warnings", "unknown_interface_drops"),
              "netfilter", doc="One iptables backend (legacy or nft) as a whole."),
     FactType("Chain",
              ("backend", "table", "name", "policy", "policy_packets", "rules", "builtin", "calico_jump",
               "accepts_calico_mark", "blocks_before_calico", "first_block", "block_packets"),
              "netfilter",
              doc="A built-in chain or a top-level cali- chain. blocks_before_calico counts DROP/REJECT rules "
-                 "placed ahead of the first jump into Calico or Calico's mark ACCEPT."),
+                 "placed ahead of the point where Calico accepts (its mark ACCEPT; all of them when Calico "
+                 "has no accept in this chain)."),
     FactType("Module", ("name", "state"), "kernel_modules", doc="A loaded or built-in kernel module."),
     FactType("Conntrack", ("count", "max", "usage", "insert_failed", "drop", "early_drop", "invalid"),
              "conntrack", doc="Conntrack table fill (usage = count/max) and summed per-CPU counters."),
@@ -79,7 +92,11 @@ FACT_TYPES = {t.name: t for t in (
              doc="A classified log line (with how often it was seen)."),
     FactType("Pod", ("name", "namespace", "netns", "host_iface", "addresses", "mtu", "gateway_neighbor"), "pods",
              doc="A pod network namespace seen from inside."),
-    FactType("IpRule", ("priority", "selector", "action", "table"), "ip_rules", doc="One policy-routing rule."),
+    FactType("IpRule", ("priority", "selector", "action", "table", "table_routes", "table_workload_routes",
+                        "catches_pods"), "ip_rules",
+             {"table_routes": "routes", "table_workload_routes": "routes", "catches_pods": "routes"},
+             doc="One policy-routing rule, with what its table holds: routes, cali* routes, and whether "
+                 "it has a route (e.g. a default) that pod addresses would match."),
     FactType("Observation", ("kind", "text", "seen_on", "not_seen_on", "result"), "observations",
              doc="Something a person observed, e.g. a packet trace."),
 )}
@@ -113,7 +130,9 @@ class FactBuilder:
         self._versions()
         self._sysctls()
         self._interfaces()
+        self._mtu()
         self._netfilter()
+        self._ip_rules()
         self._simple_sections()
         return self.out
 
@@ -151,15 +170,12 @@ class FactBuilder:
         return (item["value"], item["source"]) if item else (None, None)
 
     def _interfaces(self):
-        interfaces = self.dump.get("interfaces") or ()
         routes = self.dump.get("routes")
-        routes_by_dev = {}
-        for route in routes or ():
-            if route.get("table", "main") == "main" and route.get("dev") and route.get("type", "unicast") == "unicast":
-                routes_by_dev.setdefault(route["dev"], []).append(route)
-        endpoint_chains = self._endpoint_chains()
-        pods_by_iface = {p["host_iface"]: p for p in self.dump.get("pods") or () if p.get("host_iface")}
-        for iface in interfaces:
+        index = RouteIndex(routes) if routes is not None else None
+        endpoints = netfilter.endpoint_index(self.dump.get("netfilter"))
+        pods = self.dump.get("pods")
+        pods_by_iface = {p["host_iface"]: p for p in pods or () if p.get("host_iface")}
+        for iface in self.dump.get("interfaces") or ():
             name = iface["name"]
             oper_up = _oper_up(iface)
             workload = name.startswith(WORKLOAD_PREFIX)
@@ -167,75 +183,93 @@ class FactBuilder:
                      oper_up=oper_up, mtu=iface.get("mtu"), workload=workload, peer=iface.get("peer"),
                      addresses=iface.get("addresses") or [])
             if workload:
-                self._workload(iface, oper_up, routes, routes_by_dev, endpoint_chains, pods_by_iface.get(name))
+                pod = pods_by_iface.get(name) if pods is not None else None
+                self._workload(iface, oper_up, index, endpoints, pod, pods is not None)
 
-    def _workload(self, iface, oper_up, routes, routes_by_dev, endpoint_chains, pod):
+    def _workload(self, iface, oper_up, index, endpoints, pod, pods_collected):
         name = iface["name"]
         sources = {"state": iface["source"], "mtu": iface["source"], "oper_up": iface["source"]}
-        values = {}
+        values = {"iface": name, "state": iface.get("state"), "oper_up": oper_up, "mtu": iface.get("mtu")}
         for knob in ("forwarding", "proxy_arp", "rp_filter", "route_localnet"):
             values[knob], sources[knob] = self._sysctl(f"net.ipv4.conf.{name}.{knob}")
-        ips = other = None
-        if routes is not None:
-            mine = routes_by_dev.get(name, [])
-            ips = [_host_ip(r["dst"]) for r in mine if _host_ip(r["dst"])]
-            other = [r["dst"] for r in mine if not _host_ip(r["dst"])]
+        if index is not None:
+            mine = index.by_dev.get(name, [])
+            values["ips"] = [ip for ip in (host_ip(r["dst"]) for r in mine) if ip]
+            values["route_count"] = len(values["ips"])
+            values["other_routes"] = [r["dst"] for r in mine if not host_ip(r["dst"])]
             if mine:
                 sources["route"] = sources["ips"] = sources["route_count"] = mine[0]["source"]
-            elif routes:
+            elif index.routes:
                 # No line proves an absence: name the file that was searched.
-                sources["ips"] = sources["route_count"] = routes[0]["source"].rsplit(":", 1)[0] + " (no route)"
-        tw = fw = dispatched = None
-        if endpoint_chains is not None:
-            tw = name in endpoint_chains["tw"]
-            fw = name in endpoint_chains["fw"]
-            dispatched = name in endpoint_chains["dispatched"] if endpoint_chains["has_dispatch"] else None
-            for key, kind in (("tw_chain", "tw"), ("fw_chain", "fw"), ("dispatched", "dispatched")):
-                sources[key] = endpoint_chains["sources"].get((kind, name)) or endpoint_chains["source"]
-        pod_ips = gateway = None
+                sources["ips"] = sources["route_count"] = index.routes[0]["source"].rsplit(":", 1)[0] + " (no route)"
+        if endpoints is not None:
+            self._endpoint_values(name, endpoints, values, sources)
         if pod is not None:
-            pod_ips = [a.split("/")[0] for a in pod.get("addresses") or ()]
-            gateway = _gateway_neighbor(pod)
-            sources["pod"] = sources["gateway_neighbor"] = pod["source"]
-        self.add("WorkloadPlumbing", iface["source"], sources, iface=name, state=iface.get("state"),
-                 oper_up=oper_up, mtu=iface.get("mtu"), ips=ips, route_count=None if ips is None else len(ips),
-                 other_routes=other, tw_chain=tw, fw_chain=fw, dispatched=dispatched,
-                 pod=pod.get("name") if pod else None, pod_ips=pod_ips, gateway_neighbor=gateway, **values)
+            values["pod"] = pod.get("name") or pod.get("netns")
+            values["pod_ips"] = [a.split("/")[0] for a in pod.get("addresses") or ()]
+            values["pod_mtu"] = pod.get("mtu")
+            values["gateway_neighbor"] = _gateway_neighbor(pod)
+            for key in ("pod", "pod_ips", "pod_mtu", "gateway_neighbor"):
+                sources[key] = pod["source"]
+            if index is not None:
+                misrouted = [f"{ip} dev {r['dev']}" for ip in values["pod_ips"]
+                             for r in index.host_routes.get(ip, ()) if r["dev"] != name]
+                values["misrouted"] = misrouted
+                values["route_elsewhere"] = bool(misrouted)
+                if misrouted:
+                    sources["misrouted"] = sources["route_elsewhere"] = next(
+                        r["source"] for ip in values["pod_ips"] for r in index.host_routes.get(ip, ()) if r["dev"] != name)
+        elif pods_collected and index is not None:
+            values["route_elsewhere"] = False  # pod side read, no pod behind this veth: nothing to misroute
+        self.add("WorkloadPlumbing", iface["source"], sources, **values)
 
-    def _endpoint_chains(self):
-        """Which cali* interfaces have to-/from-workload chains and dispatch entries, in any backend."""
-        if self.dump.get("netfilter") is None:
-            return None
-        found = {"tw": set(), "fw": set(), "dispatched": set(), "has_dispatch": False, "sources": {},
-                 "source": None}
-        for backend in self.dump["netfilter"]:
-            found["source"] = found["source"] or backend["source"]
-            for table in backend["tables"]:
-                if table["name"] != "filter":
-                    continue
-                for chain in table["chains"]:
-                    cname = chain["name"]
-                    for kind in ("tw", "fw"):
-                        prefix = f"cali-{kind}-"
-                        if cname.startswith(prefix):
-                            found[kind].add(cname[len(prefix):])
-                            found["sources"][(kind, cname[len(prefix):])] = chain.get("source")
-                    if cname.startswith("cali-to-wl-dispatch") or cname.startswith("cali-from-wl-dispatch"):
-                        found["has_dispatch"] = True
-                        for rule in chain["rules"]:
-                            target = rule.get("target") or ""
-                            if target.startswith("cali-tw-") or target.startswith("cali-fw-"):
-                                found["dispatched"].add(target[8:])
-                                found["sources"][("dispatched", target[8:])] = rule["source"]
-        return found
+    def _mtu(self):
+        interfaces = {i["name"]: i for i in self.dump.get("interfaces") or ()}
+        workloads = [i for i in interfaces.values() if i["name"].startswith(WORKLOAD_PREFIX) and i.get("mtu")]
+        if not workloads:
+            return
+        largest = max(workloads, key=lambda i: i["mtu"])
+        smallest = min(workloads, key=lambda i: i["mtu"])
+        values = {"workload_max": largest["mtu"], "workload_min": smallest["mtu"],
+                  "workload_spread": largest["mtu"] - smallest["mtu"], "smallest": smallest["name"]}
+        sources = {"workload_max": largest["source"], "workload_min": smallest["source"],
+                   "workload_spread": smallest["source"], "smallest": smallest["source"]}
+        pods = self.dump.get("pods")
+        if pods is not None:
+            pod_mtus = [p for p in pods if p.get("mtu")]
+            values["pod_max"] = max((p["mtu"] for p in pod_mtus), default=None)
+            excess = [p["mtu"] - interfaces[p["host_iface"]]["mtu"] for p in pod_mtus
+                      if interfaces.get(p.get("host_iface"), {}).get("mtu")]
+            values["pod_excess"] = max(excess, default=0)
+        routes = self.dump.get("routes")
+        if routes is not None:
+            default = next((r for r in routes if r["dst"] == "default" and r.get("table", "main") == "main"
+                            and r.get("dev") in interfaces), None)
+            if default and interfaces[default["dev"]].get("mtu"):
+                values["uplink"], values["uplink_mtu"] = default["dev"], interfaces[default["dev"]]["mtu"]
+                values["workload_over_uplink"] = largest["mtu"] - values["uplink_mtu"]
+                sources["uplink"] = sources["uplink_mtu"] = default["source"]
+        self.add("Mtu", smallest["source"], sources, **values)
+
+    @staticmethod
+    def _endpoint_values(name, endpoints, values, sources):
+        for kind in ("tw", "fw"):
+            chain = endpoints[kind].get(name)
+            values[f"{kind}_chain"] = chain is not None
+            sources[f"{kind}_chain"] = chain["source"] if chain else endpoints["source"]
+            if chain:
+                values[f"{kind}_policies"] = chain["policies"]
+                values[f"{kind}_policy_drop_packets"] = chain["policy_drop_packets"]
+                sources[f"{kind}_policy_drop_packets"] = chain["policy_drop_source"] or chain["source"]
+        if endpoints["has_dispatch"]:
+            values["dispatched"] = name in endpoints["dispatched"]
+            sources["dispatched"] = endpoints["dispatched"].get(name) or endpoints["source"]
 
     def _netfilter(self):
         for backend in self.dump.get("netfilter") or ():
             name = backend["backend"]
             counts = {"rules": 0, "chains": 0, "calico_chains": 0, "kube_chains": 0, "docker_chains": 0,
                       "other_chains": 0}
-            forward_policy = None
-            calico_forward = False
             filter_chains = {}
             for table in backend["tables"]:
                 for chain in table["chains"]:
@@ -249,13 +283,13 @@ class FactBuilder:
                         counts[kind] += 1
                     if table["name"] == "filter":
                         filter_chains[cname] = chain
-                        if cname == "FORWARD":
-                            forward_policy = chain.get("policy")
-                        calico_forward = calico_forward or cname == "cali-FORWARD"
             warnings = backend.get("warnings") or []
-            self.add("Netfilter", backend["source"], backend=name, forward_policy=forward_policy,
-                     calico_forward=calico_forward, warnings=warnings,
-                     legacy_warning=any("legacy tables present" in w for w in warnings), **counts)
+            unknown = netfilter.endpoint_index([backend])["unknown_drops"]
+            self.add("Netfilter", backend["source"], backend=name,
+                     forward_policy=filter_chains.get("FORWARD", {}).get("policy"),
+                     calico_forward="cali-FORWARD" in filter_chains, warnings=warnings,
+                     legacy_warning=any("legacy tables present" in w for w in warnings),
+                     unknown_interface_drops=unknown, **counts)
             for table in backend["tables"]:
                 for chain in table["chains"]:
                     if chain["name"] in BUILTIN_CHAINS or (chain["name"].startswith("cali-")
@@ -264,21 +298,33 @@ class FactBuilder:
 
     def _chain(self, backend, table, chain, filter_chains):
         rules = chain["rules"]
-        calico_at = next((i for i, r in enumerate(rules) if _enters_calico(r)), None)
-        accepts = any(_accepts_calico_mark(r) for r in rules)
-        if chain["name"] == "FORWARD":
-            # Before v3.16 Felix accepted inside cali-FORWARD; since then at the end of FORWARD.
-            accepts = accepts or any(_accepts_calico_mark(r) for r in filter_chains.get("cali-FORWARD", {}).get("rules", ()))
-        blocks = [r for r in (rules if calico_at is None else rules[:calico_at]) if _blocks(r)]
+        cali_forward = filter_chains.get("cali-FORWARD")
+        accept_at = netfilter.calico_accept_point(chain, cali_forward) if chain["name"] == "FORWARD" else None
+        calico_at = next((i for i, r in enumerate(rules) if (r.get("target") or "").startswith("cali-")), None)
+        blocks = [r for r in (rules if accept_at is None else rules[:accept_at]) if netfilter.blocks(r)]
         sources = {"policy": chain.get("source")}
         if blocks:
             sources["first_block"] = sources["blocks_before_calico"] = blocks[0]["source"]
         source = chain.get("source") or (rules[0]["source"] if rules else None)
-        self.add("Chain", source, sources, backend=backend, table=table, name=chain["name"], policy=chain.get("policy"),
-                 policy_packets=chain.get("packets"), rules=len(rules), builtin=chain["name"] in BUILTIN_CHAINS,
-                 calico_jump=calico_at is not None, accepts_calico_mark=accepts,
-                 blocks_before_calico=len(blocks), first_block=_rule_text(blocks[0]) if blocks else None,
+        self.add("Chain", source, sources, backend=backend, table=table, name=chain["name"],
+                 policy=chain.get("policy"), policy_packets=chain.get("packets"), rules=len(rules),
+                 builtin=chain["name"] in BUILTIN_CHAINS, calico_jump=calico_at is not None,
+                 accepts_calico_mark=accept_at is not None, blocks_before_calico=len(blocks),
+                 first_block=netfilter.rule_text(blocks[0]) if blocks else None,
                  block_packets=sum(r.get("packets") or 0 for r in blocks))
+
+    def _ip_rules(self):
+        routes = self.dump.get("routes")
+        index = RouteIndex(routes) if routes is not None else None
+        probes = [ip for r in routes or () if (r.get("dev") or "").startswith(WORKLOAD_PREFIX)
+                  for ip in [host_ip(r["dst"])] if ip][:1] or ["198.18.0.1"]
+        for rule in self.dump.get("ip_rules") or ():
+            table = rule.get("table")
+            summary = (index.table_summary(table, WORKLOAD_PREFIX, probes)
+                       if index is not None and table and table not in ("local",) else {})
+            self.add("IpRule", rule["source"], priority=rule["priority"], selector=rule["selector"],
+                     action=rule.get("action", "lookup"), table=table, table_routes=summary.get("routes"),
+                     table_workload_routes=summary.get("workload_routes"), catches_pods=summary.get("catches_pods"))
 
     def _simple_sections(self):
         for module in self.dump.get("kernel_modules") or ():
@@ -304,9 +350,6 @@ class FactBuilder:
             self.add("Pod", pod["source"], name=pod.get("name"), namespace=pod.get("namespace"),
                      netns=pod.get("netns"), host_iface=pod.get("host_iface"), addresses=pod.get("addresses") or [],
                      mtu=pod.get("mtu"), gateway_neighbor=_gateway_neighbor(pod))
-        for rule in self.dump.get("ip_rules") or ():
-            self.add("IpRule", rule["source"], priority=rule["priority"], selector=rule["selector"],
-                     action=rule.get("action", "lookup"), table=rule.get("table"))
         for item in self.dump.get("observations") or ():
             self.add("Observation", item["source"], kind=item["kind"], text=item.get("text"),
                      seen_on=item.get("seen_on") or [], not_seen_on=item.get("not_seen_on") or [],
@@ -329,39 +372,8 @@ def _oper_up(iface):
     return None
 
 
-def _host_ip(dst):
-    """'198.18.0.5/32' or '198.18.0.5' -> '198.18.0.5'; wider prefixes and 'default' -> None."""
-    if dst == "default":
-        return None
-    address, _, prefix = dst.partition("/")
-    if prefix and prefix not in ("32", "128"):
-        return None
-    return address
-
-
 def _gateway_neighbor(pod):
     for neighbor in pod.get("neighbors") or ():
         if neighbor.get("ip") == POD_GATEWAY:
             return neighbor.get("state")
     return None
-
-
-def _enters_calico(rule):
-    return (rule.get("target") or "").startswith("cali-") or _accepts_calico_mark(rule)
-
-
-def _accepts_calico_mark(rule):
-    if rule.get("target") != "ACCEPT":
-        return False
-    if any("Policy explicitly accepted packet" in c for c in rule.get("comments") or ()):
-        return True
-    return bool(_MARK_ACCEPT.search(rule.get("match") or ""))
-
-
-def _blocks(rule):
-    return rule.get("target") in ("DROP", "REJECT")
-
-
-def _rule_text(rule):
-    text = " ".join(part for part in (rule.get("match"), f"-j {rule.get('target')}") if part)
-    return text.strip()

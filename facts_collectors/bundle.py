@@ -1,0 +1,242 @@
+"""A bundle's files -> a facts dump (the "combiner" step of collection).
+
+Works on any EvidenceSource: a sosreport (directory or archive), a calicoctl node diags bundle,
+or the raw directory a live collection wrote. Each section is read from the first candidate path
+in specs.py that exists; what is absent is recorded in `collection.missing` with the command
+that would collect it, never guessed.
+"""
+
+from datetime import datetime, timezone
+
+from calirules import __version__
+from calirules.facts_collectors import specs
+from calirules.facts_collectors.dump import API_VERSION, KIND
+from calirules.facts_collectors.parsers import conntrack, iproute, iptables, modules, nft, sysctl, system
+
+CALICO_NODE_NAMESPACES = ("calico-system", "kube-system")
+
+
+class BundleReader:
+    def __init__(self, source, label=None):
+        self.source = source
+        self.label = label or source.label
+        self.missing = []
+        self.notes = list(getattr(source, "notes", ()))
+        self.pod_peers = {}  # netns -> (eth0's "ifN" peer, eth0's own index)
+
+    def first(self, spec_name):
+        """(path, text) of the first candidate that exists, else (None, None)."""
+        for path in specs.SPECS[spec_name].paths:
+            text = self.source.read_text(path)
+            if text is not None:
+                return path, text
+        return None, None
+
+    def lack(self, section, spec_name, reason="not in the bundle"):
+        spec = specs.SPECS[spec_name]
+        command = " ".join(spec.command) if spec.command else f"cat /{spec.paths[0]}"
+        self.missing.append({"what": spec.paths[0], "section": section, "reason": reason, "collect_with": command})
+
+    def read(self):
+        dump = {"apiVersion": API_VERSION, "kind": KIND, "node": self._node()}
+        dump["collection"] = {"source": self.label, "collected_at": _now(), "collector": f"calirules {__version__}"}
+        for section, reader in (("versions", self._versions), ("sysctls", self._sysctls),
+                                ("interfaces", self._interfaces), ("routes", self._routes),
+                                ("ip_rules", self._ip_rules), ("netfilter", self._netfilter),
+                                ("kernel_modules", self._modules), ("conntrack", self._conntrack),
+                                ("pods", self._pods)):
+            value = reader()
+            if value is not None:
+                dump[section] = value
+        _link_pods_to_interfaces(dump, self.pod_peers)
+        dump["collection"]["missing"] = self.missing
+        if self.notes:
+            dump["collection"]["notes"] = self.notes
+        return dump
+
+    def _node(self):
+        node, sources = {}, {}
+        path, text = self.first("uname_-a")
+        if text:
+            parsed = system.parse_uname_a(text, path)
+            node.update({k: v for k, v in parsed.items() if k in ("kernel", "hostname", "arch")})
+            sources.update(parsed.get("sources", {}))
+        path, text = self.first("hostname")
+        if text:
+            parsed = system.parse_hostname(text, path)
+            if parsed.get("hostname"):
+                node["hostname"] = parsed["hostname"]
+                sources.update(parsed.get("sources", {}))
+        path, text = self.first("/etc/os-release")
+        if text:
+            parsed = system.parse_os_release(text, path)
+            if parsed.get("os"):
+                node["os"] = parsed["os"]
+                sources.update(parsed.get("sources", {}))
+        node.setdefault("hostname", "unknown")
+        node["sources"] = sources
+        return node
+
+    def _versions(self):
+        found = []
+        path, text = self.first("iptables_-V")
+        if text:
+            for lineno, line in enumerate(text.splitlines(), 1):
+                words = line.split()
+                if len(words) >= 2 and words[0].startswith("iptables") and words[1].startswith("v"):
+                    detail = "nf_tables" if "nf_tables" in line else "legacy"
+                    found.append({"component": "iptables", "version": words[1], "detail": detail,
+                                  "source": f"{path}:{lineno}"})
+                    break
+        for spec_name, component in (("opt.cni.bin.calico_-v", "calico"), ("kubelet_--version", "kubelet")):
+            path, text = self.first(spec_name)
+            for lineno, line in enumerate((text or "").splitlines(), 1):
+                words = [w for w in line.split() if w[:1] == "v" and w[1:2].isdigit()]
+                if words:
+                    found.append({"component": component, "version": words[0], "source": f"{path}:{lineno}"})
+                    break
+        if not any(v["component"] == "calico" for v in found):
+            self.missing.append({"what": "Calico version", "section": "versions", "reason": "not in the bundle",
+                                 "collect_with": "/opt/cni/bin/calico -v (or the calico-node image tag)"})
+        return found
+
+    def _sysctls(self):
+        path, text = self.first("sysctl_-a")
+        if text is not None:
+            return sysctl.parse_sysctl_a(text, path)
+        files = self.source.glob("proc/sys/net/**/*")
+        if files:
+            items = []
+            for relpath in files:
+                items.extend(sysctl.parse_proc_sys_file(relpath, self.source.read_text(relpath, 4096)))
+            return items
+        self.lack("sysctls", "sysctl_-a")
+        return None
+
+    def _interfaces(self):
+        path, text = self.first("ip_-d_address")
+        if text is None:
+            path, text = self.first("ip_-s_-d_link")
+        if text is None:
+            self.lack("interfaces", "ip_-d_address")
+            return None
+        return iproute.parse_ip_link(text, path)
+
+    def _routes(self):
+        path, text = self.first("ip_-d_route_show_table_all")
+        if text is None:
+            self.lack("routes", "ip_-d_route_show_table_all")
+            return None
+        return iproute.parse_ip_route(text, path)
+
+    def _ip_rules(self):
+        path, text = self.first("ip_-4_rule_list")
+        if text is None:
+            self.lack("ip_rules", "ip_-4_rule_list")
+            return None
+        return iproute.parse_ip_rule(text, path)
+
+    def _netfilter(self):
+        backends = []
+        for backend, spec_name in (("legacy", "iptables-legacy-save_-c"), ("nft", "iptables-nft-save_-c")):
+            path, text = self.first(spec_name)
+            if text is not None:
+                parsed = iptables.parse_iptables_save(text, path)
+                backends.append({"backend": backend, "source": path, "warnings": parsed["warnings"],
+                                 "tables": parsed["tables"]})
+        if backends:
+            return backends
+        text = self.source.read_text(specs.CALICOCTL_IPTABLES)
+        if text is not None:  # calicoctl node diags: `iptables-save -c` of whichever backend `iptables` is
+            parsed = iptables.parse_iptables_save(text, specs.CALICOCTL_IPTABLES)
+            backend = "nft" if "(nf_tables)" in text.split("\n", 1)[0] or parsed["warnings"] else "legacy"
+            backends.append({"backend": backend, "source": specs.CALICOCTL_IPTABLES,
+                             "warnings": parsed["warnings"], "tables": parsed["tables"]})
+            self.missing.append({"what": f"iptables-{'legacy' if backend == 'nft' else 'nft'}-save -c",
+                                 "section": "netfilter", "reason": "bundle holds one iptables backend",
+                                 "collect_with": "iptables-legacy-save -c; iptables-nft-save -c"})
+        path, text = self.first("nft_-a_list_ruleset")
+        if text is not None and not any(b["backend"] == "nft" for b in backends):
+            parsed = nft.parse_nft_ruleset(text, path)
+            backends.append({"backend": "nft", "source": path, "warnings": parsed.get("warnings", []),
+                             "tables": parsed["iptables_tables"]})
+        if not backends:
+            self.lack("netfilter", "iptables-legacy-save_-c")
+            return None
+        return backends
+
+    def _modules(self):
+        path, text = self.first("/proc/modules")
+        if text is None:
+            self.lack("kernel_modules", "/proc/modules")
+            return None
+        return modules.parse_lsmod(text, path) if path.endswith("lsmod") else modules.parse_proc_modules(text, path)
+
+    def _conntrack(self):
+        result, sources = {}, {}
+        for spec_name, parse, field in (("/proc/sys/net/netfilter/nf_conntrack_count", conntrack.parse_nf_conntrack_count, "count"),
+                                        ("/proc/sys/net/netfilter/nf_conntrack_max", conntrack.parse_nf_conntrack_max, "max")):
+            path, text = self.first(spec_name)
+            parsed = parse(text, path) if text else {}
+            if field in parsed:
+                result[field] = parsed[field]
+                sources[field] = parsed.get("source") or f"{path}:1"
+        path, text = self.first("conntrack_-S")
+        if text:
+            parsed = conntrack.parse_conntrack_S(text, path)
+            if parsed.get("stats"):
+                result["stats"] = parsed["stats"]
+                sources["stats"] = parsed["source"]
+        if not result:
+            self.lack("conntrack", "/proc/sys/net/netfilter/nf_conntrack_count")
+            return None
+        result["source"] = next(iter(sources.values()))
+        result["sources"] = sources
+        return result
+
+    def _pods(self):
+        namespaces = sorted({p.split("/")[3] for p in self.source.glob("sos_commands/networking/namespaces/*/*")})
+        pods = []
+        for namespace in namespaces:
+            addr_path = specs.pod_path(namespace, specs.POD_COMMANDS[0])
+            text = self.source.read_text(addr_path)
+            if text is None:
+                continue
+            links = iproute.parse_ip_link(text, addr_path)
+            eth0 = next((i for i in links if i["name"] == "eth0"), None)
+            if eth0 is None:
+                continue
+            pod = {"netns": namespace, "addresses": [a for a in eth0.get("addresses", []) if ":" not in a],
+                   "source": eth0["source"]}
+            if eth0.get("mtu") is not None:
+                pod["mtu"] = eth0["mtu"]
+            if eth0.get("peer") and eth0.get("index") is not None:
+                self.pod_peers[namespace] = (eth0["peer"], eth0["index"])
+            route_path = specs.pod_path(namespace, specs.POD_COMMANDS[1])
+            route_text = self.source.read_text(route_path)
+            if route_text is not None:
+                pod["routes"] = iproute.parse_ip_route(route_text, route_path)
+            neigh_path = specs.pod_path(namespace, specs.POD_COMMANDS[2])
+            neigh_text = self.source.read_text(neigh_path)
+            if neigh_text is not None:
+                pod["neighbors"] = iproute.parse_ip_neigh(neigh_text, neigh_path)
+            pods.append(pod)
+        return pods or None
+
+
+def _link_pods_to_interfaces(dump, pod_peers):
+    """Name each pod's host-side interface: the node veth whose index is eth0's peer and vice versa."""
+    by_index = {i.get("index"): i for i in dump.get("interfaces") or () if i.get("index") is not None}
+    for pod in dump.get("pods") or ():
+        peer_name, eth0_index = pod_peers.get(pod["netns"], ("", None))
+        node_iface = by_index.get(int(peer_name[2:])) if peer_name[2:].isdigit() else None
+        if node_iface and node_iface.get("peer") == f"if{eth0_index}":
+            pod["host_iface"] = node_iface["name"]
+
+
+def read_bundle(source, label=None):
+    return BundleReader(source, label).read()
+
+
+def _now():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

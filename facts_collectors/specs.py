@@ -1,0 +1,85 @@
+"""What to read, and where each bundle kind keeps it: one table for live collection and bundles.
+
+Like sos plugins and insights-core specs, each entry names the evidence once: the command a live
+collection runs, the path it writes the output to (the name sos gives that command's output, so a
+live raw directory *is* a sosreport-shaped bundle), and the older or other-tool names a bundle
+reader should also accept, in order of preference. Commands sos does not run (Calico needs them)
+are written where sos would put them if /etc/sos/extras.d/calico asked for them:
+`sos_commands/sos_extras/calico/<mangled command>` (see `calirules sos-extras`).
+"""
+
+import re
+from dataclasses import dataclass
+
+EXTRAS = "sos_commands/sos_extras/calico"
+
+
+def mangle(command):
+    """sos's file name for a command's output (sos/report/plugins/__init__.py `_mangle_command`)."""
+    name = re.sub(r"^/(usr/|)(bin|sbin)/", "", command)
+    name = re.sub(r"[^\w\-\./]+", "_", name)
+    name = re.sub(r"/", ".", name).strip(" ._-")
+    return name[:255]
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    paths: tuple  # bundle-relative candidates, best first
+    command: tuple = None  # live: argv to run (None: `paths[0]` is a file copied from the host)
+    in_netns: bool = True  # live --netns: run inside the named namespace
+    needs_module: str = None  # live: skip unless this kernel module is present (never autoload one)
+    timeout: float = 10.0
+
+    @property
+    def live_path(self):
+        return self.paths[0]
+
+
+def _cmd(command, *older, plugin, **options):
+    return Spec(mangle(command), (f"sos_commands/{plugin}/{mangle(command)}", *older), tuple(command.split()), **options)
+
+
+def _extra(command, *older, **options):
+    return Spec(mangle(command), (f"{EXTRAS}/{mangle(command)}", *older), tuple(command.split()), **options)
+
+
+def _file(path, *older, in_netns=False):
+    return Spec(path, (path.lstrip("/"), *older), None, in_netns)
+
+
+SPECS = {s.name: s for s in (
+    _cmd("hostname", "diagnostics/hostname", "hostname", plugin="host", in_netns=False),
+    _cmd("uname -a", "uname", plugin="kernel", in_netns=False),
+    _file("/etc/os-release", "usr/lib/os-release"),
+    _cmd("sysctl -a", plugin="kernel"),
+    _cmd("ip -d address", "sos_commands/networking/ip_address", "ipv4_addr", plugin="networking"),
+    _cmd("ip -s -d link", "sos_commands/networking/ip_-s_link", "sos_commands/networking/ip_link",
+         plugin="networking"),
+    _extra("ip -d route show table all", "sos_commands/networking/ip_route_show_table_all", "ipv4_route"),
+    _cmd("ip -4 rule list", "sos_commands/networking/ip_-4_rule", plugin="networking"),
+    _cmd("ip -s -s neigh show", "sos_commands/networking/ip_neigh_show", plugin="networking"),
+    _cmd("ip netns", plugin="networking", in_netns=False),
+    _extra("iptables-legacy-save -c", needs_module="ip_tables"),
+    _extra("iptables-nft-save -c", needs_module="nf_tables"),
+    _cmd("nft -a list ruleset", "sos_commands/firewall_tables/nft_list_ruleset", "nft_ruleset",
+         plugin="firewall_tables", needs_module="nf_tables"),
+    _extra("iptables -V", in_netns=False),
+    _file("/proc/modules", "sos_commands/kernel/lsmod"),
+    _file("/proc/sys/net/netfilter/nf_conntrack_count", in_netns=True),
+    _file("/proc/sys/net/netfilter/nf_conntrack_max", in_netns=True),
+    _cmd("conntrack -S", plugin="conntrack", needs_module="nf_conntrack_netlink"),
+    _extra("/opt/cni/bin/calico -v", in_netns=False, timeout=5.0),
+    _extra("kubelet --version", in_netns=False, timeout=5.0),
+)}
+
+# Inside each pod network namespace (sos >= 4.3 layout; `{ns}` is the namespace name).
+POD_COMMANDS = ("ip -d address show", "ip route show table all", "ip -s -s neigh show")
+
+
+def pod_path(namespace, command):
+    return f"sos_commands/networking/namespaces/{namespace}/{mangle(f'ip netns exec {namespace} {command}')}"
+
+
+# calicoctl node diags keeps `iptables-save -c` of whatever `iptables` is on the node.
+CALICOCTL_IPTABLES = "ipv4_tables"

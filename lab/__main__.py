@@ -1,0 +1,5 @@
+"""`python -m calirules.lab ...` runs the lab CLI."""
+
+from .cli import main
+
+main()
