@@ -34,8 +34,9 @@ class FactType:
 
 
 FACT_TYPES = {t.name: t for t in (
-    FactType("Node", ("hostname", "os", "kernel", "symptom"), "node",
-             doc="The node: identity and the symptom being diagnosed (default same-node)."),
+    FactType("Node", ("hostname", "os", "kernel", "symptom", "workloads"), "node", {"workloads": "interfaces"},
+             doc="The node: identity, the symptom being diagnosed (default same-node), and how many cali* "
+                 "workload interfaces it has."),
     FactType("Version", ("component", "version", "minor", "detail"), "versions",
              doc="One installed version: calico, kubernetes, kubelet, iptables (detail: legacy/nf_tables), ..."),
     FactType("Compat", ("calico", "kubernetes", "component", "verdict", "tested", "tested_text", "floor",
@@ -139,8 +140,10 @@ class FactBuilder:
     def _node(self):
         node = self.dump["node"]
         sources = node.get("sources") or {}
+        interfaces = self.dump.get("interfaces")
+        workloads = None if interfaces is None else sum(1 for i in interfaces if i["name"].startswith(WORKLOAD_PREFIX))
         self.add("Node", sources.get("hostname"), sources, hostname=node["hostname"], os=node.get("os"),
-                 kernel=node.get("kernel"), symptom=self.symptom)
+                 kernel=node.get("kernel"), symptom=self.symptom, workloads=workloads)
 
     def _versions(self):
         by_component = {}

@@ -232,6 +232,10 @@ def _link_pods_to_interfaces(dump, pod_peers):
         node_iface = by_index.get(int(peer_name[2:])) if peer_name[2:].isdigit() else None
         if node_iface and node_iface.get("peer") == f"if{eth0_index}":
             pod["host_iface"] = node_iface["name"]
+    # A named namespace whose eth0 is not the peer of one of this node's veths is not our pod
+    # (another node's namespace on a shared host, a test harness): leave it out.
+    if dump.get("pods") is not None:
+        dump["pods"] = [p for p in dump["pods"] if p.get("host_iface")]
 
 
 def read_bundle(source, label=None):

@@ -55,7 +55,7 @@ def test_unknown_api_version(tmp_path):
 
 def test_unknown_field_points_at_the_key(tmp_path):
     bad = tmp_path / "dump.yaml"
-    bad.write_text(HEALTHY.replace("  hostname: node-a", "  hostname: node-a\n  hostnme: typo"))
+    bad.write_text(HEALTHY.replace("node:\n", "node:\n  hostnme: typo\n", 1))
     message = assert_clean_error(*diagnose(bad, tmp_path), bad)
     assert "node.hostnme: unknown field" in message
 
@@ -113,9 +113,11 @@ def test_no_source_given_is_usage_error():
     assert code == 2 and "exactly one of" in err
 
 
-def test_unavailable_sources_say_so():
-    code, _, err = run_cli("diagnose", "--live")
-    assert code == 2 and "not available" in err and "Traceback" not in err
+def test_live_options_are_checked(tmp_path):
+    code, _, err = run_cli("diagnose", "--live", "--netns", "no-such-namespace-xyz")
+    assert code == 2 and "no network namespace named 'no-such-namespace-xyz'" in err and "Traceback" not in err
+    code, _, err = run_cli("diagnose", "--facts", tmp_path / "x.yaml", "--netns", "x")
+    assert code == 2 and "--netns goes with --live" in err
 
 
 def test_yaml_tags_are_not_executed(tmp_path):
