@@ -104,7 +104,8 @@ class BundleReader:
         path, text = self.first("sysctl_-a")
         if text is not None:
             return sysctl.parse_sysctl_a(text, path)
-        files = self.source.glob("proc/sys/net/**/*")
+        # sos copies all of /proc/sys; a bundle with only a few proc/sys files has no sysctl tree.
+        files = self.source.glob("proc/sys/net/**/*") if self.source.exists("proc/sys/net/ipv4/ip_forward") else []
         if files:
             items = []
             for relpath in files:

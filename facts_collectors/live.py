@@ -88,7 +88,15 @@ class LiveCollector:
     def _read_file(self, path):
         try:
             with open(path, "rb") as handle:
-                return handle.read(MAX_FILE_BYTES)
+                # Small reads: /proc/sys handlers allocate the whole requested size (64 MiB -> ENOMEM).
+                chunks, size = [], 0
+                while size < MAX_FILE_BYTES:
+                    chunk = handle.read(65536)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    size += len(chunk)
+                return b"".join(chunks)
         except FileNotFoundError:
             self.skipped.append((path.lstrip("/"), "no such file"))
         except PermissionError:
