@@ -34,9 +34,10 @@ class FactType:
 
 
 FACT_TYPES = {t.name: t for t in (
-    FactType("Node", ("hostname", "os", "kernel", "symptom", "workloads"), "node", {"workloads": "interfaces"},
-             doc="The node: identity, the symptom being diagnosed (default same-node), and how many cali* "
-                 "workload interfaces it has."),
+    FactType("Node", ("hostname", "os", "kernel", "symptom", "workloads", "iptables_backends", "all_backends_read"),
+             "node", {"workloads": "interfaces", "iptables_backends": "netfilter", "all_backends_read": "netfilter"},
+             doc="The node: identity, the symptom being diagnosed (default same-node), how many cali* workload "
+                 "interfaces it has, and which iptables backends were read (both: all_backends_read)."),
     FactType("Version", ("component", "version", "minor", "detail"), "versions",
              doc="One installed version: calico, kubernetes, kubelet, iptables (detail: legacy/nf_tables), ..."),
     FactType("Compat", ("calico", "kubernetes", "component", "verdict", "tested", "tested_text", "floor",
@@ -142,8 +143,11 @@ class FactBuilder:
         sources = node.get("sources") or {}
         interfaces = self.dump.get("interfaces")
         workloads = None if interfaces is None else sum(1 for i in interfaces if i["name"].startswith(WORKLOAD_PREFIX))
+        netfilter_dump = self.dump.get("netfilter")
+        backends = None if netfilter_dump is None else sorted({b["backend"] for b in netfilter_dump})
         self.add("Node", sources.get("hostname"), sources, hostname=node["hostname"], os=node.get("os"),
-                 kernel=node.get("kernel"), symptom=self.symptom, workloads=workloads)
+                 kernel=node.get("kernel"), symptom=self.symptom, workloads=workloads, iptables_backends=backends,
+                 all_backends_read=None if backends is None else backends == ["legacy", "nft"])
 
     def _versions(self):
         by_component = {}

@@ -336,21 +336,24 @@ class ArchiveSource(EvidenceSource):
         """Read (or read through) one member's data: a short member raises, so it is never indexed."""
         limits = self.limits
         size = info.size
-        if size > limits.max_member_bytes:
-            self._note(f"{_show(path)}: {_size(size)}, only the last {_size(limits.max_member_bytes)} are kept "
-                       f"(per-member cap)")
         member = handle.extractfile(info)
         keep = min(size, limits.max_member_bytes)
         if (self._compressed and size <= limits.cache_member_bytes
                 and self._cached + keep <= limits.cache_total_bytes):
             data = _read_tail(member, limits.max_member_bytes)
             self._cached += len(data)
-            return _Entry(FILE, size, data=data, how=MEM)
-        while member.read(CHUNK):  # read through: detects a truncated member, and the caps apply
-            pass
-        if not self._compressed and not info.issparse():
-            return _Entry(FILE, size, how=SEEK, loc=info.offset_data)
-        return _Entry(FILE, size, how=STREAM, loc=ordinal)
+            entry = _Entry(FILE, size, data, MEM)
+        else:
+            while member.read(CHUNK):  # read through: detects a truncated member, and the caps apply
+                pass
+            if not self._compressed and not info.issparse():
+                entry = _Entry(FILE, size, None, SEEK, info.offset_data)
+            else:
+                entry = _Entry(FILE, size, None, STREAM, ordinal)
+        if size > limits.max_member_bytes:
+            self._note(f"{_show(info.name)}: {_size(size)}, only the last {_size(limits.max_member_bytes)} are "
+                       f"kept (per-member cap)")
+        return entry
 
     def _seek_read(self, entry, cap):
         with open(self.path, "rb") as raw:
@@ -390,10 +393,7 @@ class ArchiveSource(EvidenceSource):
                 if count > limits.max_members:
                     raise InputError(f"zip has {count} members, more than {limits.max_members}: refused, not a "
                                      f"support bundle (Limits.max_members)", self.path)
-                raw.seek(cd_start)
-                for _ in range(count):
-                    rec = _zip_central_entry(raw)
-                    name, flags, method, crc, csize, usize, attr, offset = rec
+                for name, flags, method, crc, csize, usize, attr, offset in _zip_directory(raw, cd_start, count):
                     offset += shift
                     done += 1
                     path, why = _clean(name, backslash=True)
@@ -426,7 +426,7 @@ class ArchiveSource(EvidenceSource):
                         self._note(f"{_show(path)}: decompression bomb guard: {_size(usize)} from {_size(csize)} "
                                    f"(ratio {usize // max(csize, 1)} > {limits.max_ratio:g}), skipped")
                         continue
-                    entry = _Entry(FILE, usize, how=ZIP, loc=loc)
+                    entry = _Entry(FILE, usize, None, ZIP, loc)
                     if fmt == stat.S_IFLNK:
                         target = self._zip_symlink_target(path, entry)
                         if target is not None:
@@ -497,14 +497,15 @@ class ArchiveSource(EvidenceSource):
                     continue
                 if entry.kind == HARDLINK:
                     if not entry.target.startswith(top + "/"):
-                        self._note(f"{_show(path[cut:])}: hard link to {_show(entry.target)} outside the bundle "
-                                   f"root, refused")
+                        self._note(f"{_show(path)}: hard link to {_show(entry.target)} outside the bundle root, "
+                                   f"refused")
                         continue
                     entry.target = entry.target[cut:]
                 stripped[path[cut:]] = entry
             entries = stripped
         self._entries = entries
         self._dirs = _parent_dirs(entries)
+        shown = (lambda path: _show(f"{top}/{path}")) if top is not None and self.strip_top else _show
         if stop is not None:
             self._note(stop)
 
@@ -514,7 +515,7 @@ class ArchiveSource(EvidenceSource):
             status, parts = self._resolve(entry.target.split("/"), [], MAX_LINK_HOPS)
             target = entries.get("/".join(parts)) if status == FILE else None
             if target is None or target.kind != FILE:
-                self._note(f"{_show(path)}: hard link to {_show(entry.target)} ({_link_why(status)}), skipped")
+                self._note(f"{shown(path)}: hard link to {_show(entry.target)} ({_link_why(status)}), skipped")
                 del entries[path]
                 continue
             entry.kind, entry.size, entry.data, entry.how, entry.loc = (
@@ -528,7 +529,7 @@ class ArchiveSource(EvidenceSource):
             if status == FILE:
                 files.append(path)
             elif status != DIR:
-                self._note(f"{_show(path)}: symlink to {_show(entry.target)} {_link_why(status)}, skipped")
+                self._note(f"{shown(path)}: symlink to {_show(entry.target)} {_link_why(status)}, skipped")
         self._file_list = sorted(files)
         self._files_cache = set(self._file_list)
         if not self._file_list:
@@ -802,21 +803,43 @@ def _zip_end_record_or_none(path, file_size):
         return None
 
 
-def _zip_central_entry(raw):
-    head = raw.read(46)
-    if len(head) < 46 or head[:4] != b"PK\x01\x02":
-        raise _Corrupt("central directory entry damaged")
-    (_sig, _cv, _cs, _ev, _es, flags, method, _time, _date, crc, csize, usize, name_len, extra_len, comment_len,
-     _disk, _iattr, attr, offset) = struct.unpack("<4s4B4HL2L5H2L", head)
-    name = raw.read(name_len)
-    extra = raw.read(extra_len)
-    comment = raw.read(comment_len)
-    if len(name) < name_len or len(extra) < extra_len or len(comment) < comment_len:
-        raise _Corrupt("central directory ends early")
-    if 0xFFFFFFFF in (usize, csize, offset):
-        usize, csize, offset = _zip64_sizes(extra, usize, csize, offset)
-    text = name.decode("utf-8" if flags & 0x800 else "cp437", "surrogateescape")
-    return text, flags, method, crc, csize, usize, attr, offset
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
+
+
+def _zip_directory(raw, start, count):
+    """The central directory's entries, parsed from 1 MiB blocks (a 100,000-entry zip is ~10 MB)."""
+    raw.seek(start)
+    buf = b""
+    pos = 0
+    size = _CENTRAL.size
+    for _ in range(count):
+        if len(buf) - pos < size:
+            buf = buf[pos:] + raw.read(CHUNK)
+            pos = 0
+            if len(buf) < size:
+                raise _Corrupt("central directory ends early")
+        (sig, _cv, _cs, _ev, _es, flags, method, _time, _date, crc, csize, usize, name_len, extra_len, comment_len,
+         _disk, _iattr, attr, offset) = _CENTRAL.unpack_from(buf, pos)
+        if sig != b"PK\x01\x02":
+            raise _Corrupt("central directory entry damaged")
+        end = pos + size + name_len + extra_len + comment_len
+        while len(buf) < end:
+            more = raw.read(CHUNK)
+            if not more:
+                raise _Corrupt("central directory ends early")
+            buf = buf[pos:] + more
+            end -= pos
+            pos = 0
+        name = buf[pos + size:pos + size + name_len]
+        if 0xFFFFFFFF in (usize, csize, offset):
+            extra = buf[pos + size + name_len:pos + size + name_len + extra_len]
+            usize, csize, offset = _zip64_sizes(extra, usize, csize, offset)
+        pos = end
+        if flags & 0x800 or name.isascii():
+            text = name.decode("utf-8", "surrogateescape")
+        else:
+            text = name.decode("cp437")  # zip's default encoding when the UTF-8 flag is not set
+        yield text, flags, method, crc, csize, usize, attr, offset
 
 
 def _zip64_sizes(extra, usize, csize, offset):
@@ -872,14 +895,17 @@ def _tar_header_ok(block):
 
 def _clean(name, backslash=False):
     """(bundle path, None), or (None, why it is refused); (None, None) for the archive root itself."""
-    if backslash:
+    if backslash and "\\" in name:
         name = name.replace("\\", "/")
     if "\x00" in name:
         return None, "NUL byte in the name"
-    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+    if len(name) * 4 > MAX_NAME_BYTES and len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
         return None, f"name longer than {MAX_NAME_BYTES} bytes"
     if name.startswith("/") or (len(name) > 1 and name[1] == ":" and name[0].isalpha()):
         return None, "absolute path"
+    if not (name.startswith(("./", "../")) or name.endswith(("/", "/.", "/..")) or "//" in name
+            or "/./" in name or "/../" in name or name in (".", "..")):
+        return name, None  # the common case, checked without splitting: already clean
     parts = [part for part in name.split("/") if part and part != "."]
     if ".." in parts:
         return None, "'..' in the path (leaves the bundle)"

@@ -138,33 +138,59 @@ class BundleReader:
         return iproute.parse_ip_rule(text, path)
 
     def _netfilter(self):
-        backends = []
+        """Both iptables backends, from the best evidence the bundle has for each.
+
+        Preference: `iptables-{legacy,nft}-save -c` (live collection, sos extras); calicoctl's
+        `iptables-save -c`; sos's `nft -a list ruleset` (iptables-nft tables) and its
+        `iptables -vnxL` listing. A backend that cannot be read is reported missing, never
+        assumed empty, except legacy when /proc/net/ip_tables_names shows no legacy tables.
+        """
+        backends = {}
         for backend, spec_name in (("legacy", "iptables-legacy-save_-c"), ("nft", "iptables-nft-save_-c")):
             path, text = self.first(spec_name)
             if text is not None:
                 parsed = iptables.parse_iptables_save(text, path)
-                backends.append({"backend": backend, "source": path, "warnings": parsed["warnings"],
-                                 "tables": parsed["tables"]})
-        if backends:
-            return backends
+                backends[backend] = {"backend": backend, "source": path, "warnings": parsed["warnings"],
+                                     "tables": parsed["tables"]}
         text = self.source.read_text(specs.CALICOCTL_IPTABLES)
         if text is not None:  # calicoctl node diags: `iptables-save -c` of whichever backend `iptables` is
             parsed = iptables.parse_iptables_save(text, specs.CALICOCTL_IPTABLES)
             backend = "nft" if "(nf_tables)" in text.split("\n", 1)[0] or parsed["warnings"] else "legacy"
-            backends.append({"backend": backend, "source": specs.CALICOCTL_IPTABLES,
-                             "warnings": parsed["warnings"], "tables": parsed["tables"]})
-            self.missing.append({"what": f"iptables-{'legacy' if backend == 'nft' else 'nft'}-save -c",
-                                 "section": "netfilter", "reason": "bundle holds one iptables backend",
-                                 "collect_with": "iptables-legacy-save -c; iptables-nft-save -c"})
+            backends.setdefault(backend, {"backend": backend, "source": specs.CALICOCTL_IPTABLES,
+                                          "warnings": parsed["warnings"], "tables": parsed["tables"]})
         path, text = self.first("nft_-a_list_ruleset")
-        if text is not None and not any(b["backend"] == "nft" for b in backends):
+        nft_filter_chains = None
+        if text is not None:
             parsed = nft.parse_nft_ruleset(text, path)
-            backends.append({"backend": "nft", "source": path, "warnings": parsed.get("warnings", []),
-                             "tables": parsed["iptables_tables"]})
+            nft_filter_chains = {c["name"] for t in parsed["iptables_tables"] if t["name"] == "filter" for c in t["chains"]}
+            backends.setdefault("nft", {"backend": "nft", "source": path, "warnings": parsed.get("warnings", []),
+                                        "tables": parsed["iptables_tables"]})
+        listing = self.source.read_text(specs.SOS_IPTABLES_LIST)
+        if listing is not None and "legacy" not in backends:
+            parsed = iptables.parse_iptables_list(listing, specs.SOS_IPTABLES_LIST)
+            listed = {c["name"] for t in parsed["tables"] for c in t["chains"]}
+            # sos lists whatever `iptables` is; if it shows chains nft does not have, it is legacy.
+            if nft_filter_chains is None or listed != nft_filter_chains:
+                backend = "legacy" if nft_filter_chains is not None else "nft" if "(nf_tables)" in listing else "legacy"
+                backends.setdefault(backend, {"backend": backend, "source": specs.SOS_IPTABLES_LIST,
+                                              "warnings": parsed.get("warnings", []), "tables": parsed["tables"]})
+        if "legacy" not in backends and self._legacy_iptables_absent():
+            backends["legacy"] = {"backend": "legacy", "source": "proc/net/ip_tables_names", "tables": [],
+                                  "warnings": ["no legacy iptables tables (proc/net/ip_tables_names lists none)"]}
+        for backend in ("legacy", "nft"):
+            if backend not in backends:
+                self.lack("netfilter", f"iptables-{backend}-save_-c",
+                          reason=f"the bundle has no listing of the {backend} iptables backend")
         if not backends:
-            self.lack("netfilter", "iptables-legacy-save_-c")
             return None
-        return backends
+        return [backends[b] for b in ("legacy", "nft") if b in backends]
+
+    def _legacy_iptables_absent(self):
+        """True when proc/net was read and shows no legacy iptables tables."""
+        names = self.source.read_text("proc/net/ip_tables_names")
+        if names is not None:
+            return not names.strip()
+        return self.source.exists("proc/net/dev")
 
     def _modules(self):
         path, text = self.first("/proc/modules")

@@ -66,6 +66,10 @@ SPECS = {s.name: s for s in (
          plugin="firewall_tables", needs_module="nf_tables"),
     _extra("iptables -V", in_netns=False),
     _file("/proc/modules", "sos_commands/kernel/lsmod"),
+    # Which legacy iptables tables exist (the file is there only while ip_tables is loaded), and a
+    # marker that proc/net was read at all: together they tell "legacy empty" from "not collected".
+    _file("/proc/net/ip_tables_names", in_netns=True),
+    _file("/proc/net/dev", in_netns=True),
     _file("/proc/sys/net/netfilter/nf_conntrack_count", in_netns=True),
     _file("/proc/sys/net/netfilter/nf_conntrack_max", in_netns=True),
     _cmd("conntrack -S", plugin="conntrack", needs_module="nf_conntrack_netlink"),
@@ -80,6 +84,10 @@ POD_COMMANDS = ("ip -d address show", "ip route show table all", "ip -s -s neigh
 def pod_path(namespace, command):
     return f"sos_commands/networking/namespaces/{namespace}/{mangle(f'ip netns exec {namespace} {command}')}"
 
+
+# What sos itself has for iptables (no host iptables-save; firewall_tables plugin).
+SOS_IPTABLES_LIST = "sos_commands/firewall_tables/iptables_-vnxL"
+SOS_IPTABLES_TABLE_LIST = "sos_commands/firewall_tables/iptables_-t_{table}_-nvL"
 
 # calicoctl node diags keeps `iptables-save -c` of whatever `iptables` is on the node.
 CALICOCTL_IPTABLES = "ipv4_tables"
