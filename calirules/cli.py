@@ -103,6 +103,13 @@ def collect(live, netns, sosreport, raw_dir, output):
     _write_output(dump_text(dump), output)
 
 
+@main_group.command("sos-extras")
+def sos_extras():
+    """Print /etc/sos/extras.d/calico: makes the next sosreport carry Calico's evidence."""
+    from calirules.facts_collectors.specs import sos_extras_file
+    click.echo(sos_extras_file(), nl=False)
+
+
 @main_group.group()
 def rules():
     """List, show, lint and test rule files."""

@@ -84,8 +84,20 @@ def endpoint_index(netfilter):
     return index
 
 
+def _end_of_tier_drops(rules):
+    """The DROP(s) ending the policy tier: by comment, or, where comments are lost (iptables-nft
+    rules listed by `nft list ruleset` show none), the first DROP after the last policy jump."""
+    by_comment = [r for r in rules if blocks(r) and has_comment(r, END_OF_TIER)]
+    if by_comment:
+        return by_comment
+    jumps = [i for i, r in enumerate(rules) if (r.get("target") or "").startswith(("cali-pi-", "cali-po-"))]
+    if not jumps:
+        return []
+    return next(([r] for r in rules[jumps[-1] + 1:] if blocks(r)), [])
+
+
 def _endpoint_chain_summary(chain):
-    policy_drops = [r for r in chain["rules"] if blocks(r) and has_comment(r, END_OF_TIER)]
+    policy_drops = _end_of_tier_drops(chain["rules"])
     return {
         "source": chain.get("source") or (chain["rules"][0]["source"] if chain["rules"] else None),
         "policies": sum(1 for r in chain["rules"] if (r.get("target") or "").startswith(("cali-pi-", "cali-po-"))),

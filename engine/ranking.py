@@ -119,6 +119,15 @@ def rank(rulebook, firings, sections, symptom, collection_missing=()):
         results_by_cause.setdefault(rule.cause, []).append(
             RuleResult(rule, round(best, 4), main[rule.id], _unique(matched), missing_assumed))
 
+    # What the collector itself could not read, even inside a section it did read (e.g. one of
+    # two iptables backends), is reported for every cause whose rules read that section.
+    for item in collection_missing:
+        section = item.get("section")
+        for rule in rulebook.rules:
+            if rule.cause and section and (section in rulebook.required_sections(rule)
+                                           or any(a["section"] == section for a in rule.assumes)):
+                gaps.add_reported(item, rule.cause)
+
     findings = []
     for cause_id, results in results_by_cause.items():
         cause = causes[cause_id]
@@ -164,7 +173,16 @@ class _Gaps:
         if cause_id not in entry.needed_for:
             entry.needed_for.append(cause_id)
 
+    def add_reported(self, item, cause_id):
+        key = (item.get("section"), item["what"])
+        entry = self.by_section.get(key)
+        if entry is None:
+            entry = self.by_section[key] = MissingEvidence(item.get("section"), item["what"],
+                                                           item.get("collect_with", ""), [], item.get("reason"))
+        if cause_id not in entry.needed_for:
+            entry.needed_for.append(cause_id)
+
     def entries(self):
         for entry in self.by_section.values():
             entry.needed_for.sort()
-        return sorted(self.by_section.values(), key=lambda e: (-len(e.needed_for), e.section))
+        return sorted(self.by_section.values(), key=lambda e: (-len(e.needed_for), e.section or "", e.what))

@@ -237,7 +237,8 @@ class ArchiveSource(EvidenceSource):
                              f"{head[:8].hex(' ')})", self.path)
         said = next((f for s, f in _SUFFIXES if name.endswith(s)), None)
         if said is not None and said != fmt:
-            self._note(f"the file name says {_fmt_name(said)} but the content is {_fmt_name(fmt)}; read as {_fmt_name(fmt)}")
+            self._note(f"the file name says {_fmt_name(said)} but the content is {_fmt_name(fmt)}; "
+                       f"read as {_fmt_name(fmt)}")
         return fmt
 
     # -- tar ----------------------------------------------------------------------------------
@@ -645,7 +646,11 @@ class _Guard:
         self.window = collections.deque(maxlen=4)  # the last chunks, for the end-of-archive check
 
     def read(self, size=-1):
-        data = self.stream.read(size if size is not None and size >= 0 else STREAM_BUFSIZE)
+        size = size if size is not None and size >= 0 else STREAM_BUFSIZE
+        room = self.limits.max_total_bytes - self.pos  # never read ahead past the cap
+        if size and room <= 0:
+            raise _Stop(f"total uncompressed size cap ({_size(self.limits.max_total_bytes)}) reached")
+        data = self.stream.read(min(size, room))
         if data:
             self.window.append((self.pos, data))
             self.pos += len(data)
@@ -654,8 +659,6 @@ class _Guard:
 
     def _check(self):
         limits = self.limits
-        if self.pos > limits.max_total_bytes:
-            raise _Stop(f"total uncompressed size cap ({_size(limits.max_total_bytes)}) reached")
         if self.compressed and self.pos > limits.bomb_min_bytes:
             packed = max(self.counter.count, 1)
             if self.pos > limits.max_ratio * packed:

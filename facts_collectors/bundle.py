@@ -169,11 +169,11 @@ class BundleReader:
         if listing is not None and "legacy" not in backends:
             parsed = iptables.parse_iptables_list(listing, specs.SOS_IPTABLES_LIST)
             listed = {c["name"] for t in parsed["tables"] for c in t["chains"]}
-            # sos lists whatever `iptables` is; if it shows chains nft does not have, it is legacy.
-            if nft_filter_chains is None or listed != nft_filter_chains:
-                backend = "legacy" if nft_filter_chains is not None else "nft" if "(nf_tables)" in listing else "legacy"
-                backends.setdefault(backend, {"backend": backend, "source": specs.SOS_IPTABLES_LIST,
-                                              "warnings": parsed.get("warnings", []), "tables": parsed["tables"]})
+            # sos lists whatever `iptables` is. Without an nft ruleset (nft skipped or failed) that
+            # is legacy; with one, it is legacy only if it shows chains nft's `table ip filter` lacks.
+            if nft_filter_chains is None or (nft_filter_chains and listed != nft_filter_chains):
+                backends["legacy"] = {"backend": "legacy", "source": specs.SOS_IPTABLES_LIST,
+                                      "warnings": parsed.get("warnings", []), "tables": parsed["tables"]}
         if "legacy" not in backends and self._legacy_iptables_absent():
             backends["legacy"] = {"backend": "legacy", "source": "proc/net/ip_tables_names", "tables": [],
                                   "warnings": ["no legacy iptables tables (proc/net/ip_tables_names lists none)"]}

@@ -91,3 +91,19 @@ SOS_IPTABLES_TABLE_LIST = "sos_commands/firewall_tables/iptables_-t_{table}_-nvL
 
 # calicoctl node diags keeps `iptables-save -c` of whatever `iptables` is on the node.
 CALICOCTL_IPTABLES = "ipv4_tables"
+
+
+def sos_extras_file():
+    """/etc/sos/extras.d/calico: sos's sos_extras plugin runs each command line and copies each
+    `:path`, so the next sosreport holds what Calico diagnosis needs and sos does not collect."""
+    lines = [
+        "# /etc/sos/extras.d/calico -- written by `calirules sos-extras`.",
+        "# sos (sos_extras plugin) runs each command below on `sos report`, writing its output to",
+        "# sos_commands/sos_extras/calico/<command>, and copies each :path (with a size limit).",
+        "# sos ignores /etc/sos/extras.d unless it is owned by root and not group/world-writable.",
+        ":/var/log/calico 50",
+        ":/var/lib/calico",
+        ":/etc/cni/net.d",
+    ]
+    lines += [" ".join(spec.command) for spec in SPECS.values() if spec.live_path.startswith(EXTRAS)]
+    return "\n".join(lines) + "\n"
