@@ -57,12 +57,17 @@ def _load_facts(facts_path, sosreport, live, netns, raw_dir=None):
         return collect_live(netns, raw_dir), f"live:{netns}" if netns else "live"
     from calirules.facts_collectors.bundle import read_bundle
     from calirules.facts_collectors.source import open_source
-    return read_bundle(open_source(sosreport), label=sosreport), sosreport
+    source = open_source(sosreport)
+    if source.exists("cluster/version.yaml") or source.glob("nodes/*/ip-route.txt"):
+        raise InputError("this is a `calicoctl cluster diags` bundle; only sosreports and `calicoctl node diags` "
+                         "bundles are read in this version", sosreport)
+    return read_bundle(source, label=sosreport), sosreport
 
 
 @main_group.command()
 @click.option("--facts", "facts_path", type=click.Path(dir_okay=False), help="A facts dump (calirules/v1 YAML).")
-@click.option("--sosreport", "sosreport", type=click.Path(), help="A sosreport (or calicoctl diags) directory or archive.")
+@click.option("--sosreport", "--bundle", "sosreport", type=click.Path(),
+              help="A sosreport or calicoctl node diags bundle: directory or archive (.tar.xz/.gz/.bz2, .tar, .zip).")
 @click.option("--live", is_flag=True, help="Collect from this node (read-only).")
 @click.option("--netns", help="With --live: read inside this named network namespace.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text",
@@ -89,7 +94,8 @@ def diagnose(facts_path, sosreport, live, netns, fmt, output, rules_dirs, sympto
 @main_group.command()
 @click.option("--live", is_flag=True, help="Collect from this node (read-only).")
 @click.option("--netns", help="With --live: read inside this named network namespace.")
-@click.option("--sosreport", type=click.Path(), help="A sosreport (or calicoctl diags) directory or archive.")
+@click.option("--sosreport", "--bundle", "sosreport", type=click.Path(),
+              help="A sosreport or calicoctl node diags bundle: directory or archive.")
 @click.option("--raw-dir", type=click.Path(file_okay=False),
               help="With --live: also keep the raw command outputs here, laid out like a sosreport.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="Where to write the dump.")

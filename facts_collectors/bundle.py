@@ -23,17 +23,26 @@ class BundleReader:
         self.missing = []
         self.notes = list(getattr(source, "notes", ()))
         self.pod_peers = {}  # netns -> (eth0's "ifN" peer, eth0's own index)
+        self.manifest = _sos_manifest(source)
 
     def first(self, spec_name):
         """(path, text) of the first candidate that exists, else (None, None)."""
         for path in specs.SPECS[spec_name].paths:
             text = self.source.read_text(path)
             if text is not None:
+                entry = self.manifest.get(path)
+                if entry and entry.get("truncated"):
+                    self.notes.append(f"{path}: truncated by sos (only the tail was kept)")
                 return path, text
         return None, None
 
     def lack(self, section, spec_name, reason="not in the bundle"):
         spec = specs.SPECS[spec_name]
+        entry = next((self.manifest[p] for p in spec.paths if p in self.manifest), None)
+        if entry is not None and entry.get("return_code") is not None:
+            # sos ran it: the manifest says why there is no file (126/127: binary not found).
+            code = entry["return_code"]
+            reason = "command not found on the node" if code in (126, 127) else f"sos ran it and got exit {code}"
         command = " ".join(spec.command) if spec.command else f"cat /{spec.paths[0]}"
         self.missing.append({"what": spec.paths[0], "section": section, "reason": reason, "collect_with": command})
 
@@ -263,6 +272,19 @@ def _link_pods_to_interfaces(dump, pod_peers):
     # (another node's namespace on a shared host, a test harness): leave it out.
     if dump.get("pods") is not None:
         dump["pods"] = [p for p in dump["pods"] if p.get("host_iface")]
+
+
+def _sos_manifest(source):
+    """sos_reports/manifest.json (sos >= 4.0): {filepath: command entry}; {} when absent or unreadable."""
+    import json
+    text = source.read_text("sos_reports/manifest.json")
+    if not text:
+        return {}
+    try:
+        plugins = json.loads(text)["components"]["report"]["plugins"]
+        return {c["filepath"]: c for p in plugins.values() for c in p.get("commands", ()) if c.get("filepath")}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def read_bundle(source, label=None):
