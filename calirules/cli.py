@@ -56,7 +56,7 @@ def _load_facts(facts_path, sosreport, live, netns, raw_dir=None):
         from calirules.facts_collectors.live import collect_live
         return collect_live(netns, raw_dir), f"live:{netns}" if netns else "live"
     from calirules.facts_collectors.bundle import read_bundle
-    from calirules.facts_collectors.source import open_source
+    from calirules.facts_collectors.archive import open_source
     source = open_source(sosreport)
     if source.exists("cluster/version.yaml") or source.glob("nodes/*/ip-route.txt"):
         raise InputError("this is a `calicoctl cluster diags` bundle; only sosreports and `calicoctl node diags` "

@@ -279,6 +279,7 @@ class ArchiveSource(EvidenceSource):
                         raise InputError(f"more than {self.limits.max_members} members: refused, not a support "
                                          f"bundle (Limits.max_members)", self.path)
                     current = info.name
+                    guard.members += 1
                     path = self._tar_member(handle, info, ordinal, entries)
                     current = None
                     if path is not None:
@@ -633,6 +634,9 @@ class _CountingReader:
         return True
 
 
+MEMBER_OVERHEAD_BYTES = 2048
+
+
 class _Guard:
     """The uncompressed tar stream: the total-size cap and the bomb guard apply to every read.
 
@@ -643,6 +647,7 @@ class _Guard:
     def __init__(self, stream, counter, limits, compressed):
         self.stream, self.counter, self.limits, self.compressed = stream, counter, limits, compressed
         self.pos = 0
+        self.members = 0  # seen so far: their headers and padding are not payload
         self.window = collections.deque(maxlen=4)  # the last chunks, for the end-of-archive check
 
     def read(self, size=-1):
@@ -659,11 +664,14 @@ class _Guard:
 
     def _check(self):
         limits = self.limits
-        if self.compressed and self.pos > limits.bomb_min_bytes:
+        # Each member costs up to ~2 KiB of headers (ustar + pax) and padding that compress to almost
+        # nothing: a sosreport's 30,000 one-line /proc/sys files are not a bomb. Count payload only.
+        payload = self.pos - self.members * MEMBER_OVERHEAD_BYTES
+        if self.compressed and payload > limits.bomb_min_bytes:
             packed = max(self.counter.count, 1)
-            if self.pos > limits.max_ratio * packed:
-                raise _Stop(f"decompression bomb guard: {_size(self.pos)} from {_size(packed)} compressed "
-                            f"(ratio {self.pos // packed} > {limits.max_ratio:g})")
+            if payload > limits.max_ratio * packed:
+                raise _Stop(f"decompression bomb guard: {_size(payload)} of content from {_size(packed)} compressed "
+                            f"(ratio {payload // packed} > {limits.max_ratio:g})")
 
     def block(self, start, length):
         out = bytearray()

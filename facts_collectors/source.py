@@ -125,13 +125,3 @@ class MemorySource(EvidenceSource):
     def read_bytes(self, relpath, max_bytes=MAX_FILE_BYTES):
         data = self.contents.get(_normalise(relpath))
         return None if data is None else data[-max_bytes:]
-
-
-def open_source(path):
-    """A directory as it is; an archive (tar.*, zip) read in place, never extracted."""
-    if Path(path).is_dir():
-        return DirectorySource(path)
-    if not Path(path).exists():
-        raise InputError("no such file or directory", path)
-    from calirules.facts_collectors.archive import ArchiveSource
-    return ArchiveSource(path)

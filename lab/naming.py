@@ -15,9 +15,9 @@ import uuid
 from .errors import LabError
 
 LAB_SPACE = ipaddress.ip_network("198.18.0.0/15")
-POD_BLOCK = ipaddress.ip_network("198.18.8.0/24")
-POD_HOST_OFFSET = 10                       # pod i gets 198.18.8.(10 + i)
-MAX_PODS = 200
+POD_BLOCK = ipaddress.ip_network("198.18.8.0/22")
+POD_HOST_OFFSET = 10                       # pod i gets 198.18.8.0/22 address 10 + i
+MAX_PODS = 1000  # room for the 250-pod benchmark lab
 UPLINK_NET = ipaddress.ip_network("198.19.0.0/30")
 NODE_UPLINK_IP = str(UPLINK_NET[1])        # 198.19.0.1, on the node's eth0
 UPSTREAM_IP = str(UPLINK_NET[2])           # 198.19.0.2, the node's default gateway

@@ -7,7 +7,8 @@ import pytest
 
 from calirules.errors import InputError
 from calirules.facts_collectors.bundle import read_bundle
-from calirules.facts_collectors.source import DirectorySource, open_source
+from calirules.facts_collectors.archive import open_source
+from calirules.facts_collectors.source import DirectorySource
 from helpers import REPO, run_cli
 
 RAW = REPO / "tests" / "fixtures" / "raw" / "netns-lab"
