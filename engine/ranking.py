@@ -155,34 +155,36 @@ def _unique(pairs):
 
 
 class _Gaps:
-    """Missing evidence, one entry per dump section, naming every cause it would decide."""
+    """Missing evidence: one entry per absent dump section (keyed by section) or per item a
+    collector reported missing inside a section (keyed by (section, what)), naming every cause
+    it would decide."""
 
     def __init__(self, collection_missing):
-        self.by_section = {}
+        self.by_key = {}
         self.reported = {m.get("section"): m for m in collection_missing if m.get("section")}
 
     def add(self, section, cause_id, reason=None):
-        entry = self.by_section.get(section)
+        entry = self.by_key.get(section)
         if entry is None:
             known = section_catalog().get(section, {})
             reported = self.reported.get(section, {})
             entry = MissingEvidence(section, reported.get("what") or known.get("what", section),
                                     reported.get("collect_with") or known.get("collect_with", ""),
                                     [], reported.get("reason") or reason)
-            self.by_section[section] = entry
+            self.by_key[section] = entry
         if cause_id not in entry.needed_for:
             entry.needed_for.append(cause_id)
 
     def add_reported(self, item, cause_id):
         key = (item.get("section"), item["what"])
-        entry = self.by_section.get(key)
+        entry = self.by_key.get(key)
         if entry is None:
-            entry = self.by_section[key] = MissingEvidence(item.get("section"), item["what"],
+            entry = self.by_key[key] = MissingEvidence(item.get("section"), item["what"],
                                                            item.get("collect_with", ""), [], item.get("reason"))
         if cause_id not in entry.needed_for:
             entry.needed_for.append(cause_id)
 
     def entries(self):
-        for entry in self.by_section.values():
+        for entry in self.by_key.values():
             entry.needed_for.sort()
-        return sorted(self.by_section.values(), key=lambda e: (-len(e.needed_for), e.section or "", e.what))
+        return sorted(self.by_key.values(), key=lambda e: (-len(e.needed_for), e.section or "", e.what))

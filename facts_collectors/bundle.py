@@ -123,28 +123,23 @@ class BundleReader:
         self.lack("sysctls", "sysctl_-a")
         return None
 
+    def _parsed(self, section, parse, *spec_names):
+        """Parse the first of `spec_names` the bundle has; record the section missing otherwise."""
+        for spec_name in spec_names:
+            path, text = self.first(spec_name)
+            if text is not None:
+                return parse(text, path)
+        self.lack(section, spec_names[0])
+        return None
+
     def _interfaces(self):
-        path, text = self.first("ip_-d_address")
-        if text is None:
-            path, text = self.first("ip_-s_-d_link")
-        if text is None:
-            self.lack("interfaces", "ip_-d_address")
-            return None
-        return iproute.parse_ip_link(text, path)
+        return self._parsed("interfaces", iproute.parse_ip_link, "ip_-d_address", "ip_-s_-d_link")
 
     def _routes(self):
-        path, text = self.first("ip_-d_route_show_table_all")
-        if text is None:
-            self.lack("routes", "ip_-d_route_show_table_all")
-            return None
-        return iproute.parse_ip_route(text, path)
+        return self._parsed("routes", iproute.parse_ip_route, "ip_-d_route_show_table_all")
 
     def _ip_rules(self):
-        path, text = self.first("ip_-4_rule_list")
-        if text is None:
-            self.lack("ip_rules", "ip_-4_rule_list")
-            return None
-        return iproute.parse_ip_rule(text, path)
+        return self._parsed("ip_rules", iproute.parse_ip_rule, "ip_-4_rule_list")
 
     def _netfilter(self):
         """Both iptables backends, from the best evidence the bundle has for each.
