@@ -24,6 +24,7 @@ def build_report(diagnosis, dump, rulebook, source):
         "symptom": diagnosis.symptom,
         "threshold": FOUND_THRESHOLD,
         "causes": causes,
+        "notes": list((dump.get("collection") or {}).get("notes") or ()),
         "missing_evidence": [
             {k: v for k, v in {"needed_for": m.needed_for, "what": m.what, "collect_with": m.collect_with,
                                "section": m.section, "reason": m.reason}.items() if v is not None}

@@ -1,0 +1,75 @@
+"""Hostile or broken bundles through the CLI: exit 2 or a note, never a traceback or a stray file."""
+
+import io
+import json
+import os
+import tarfile
+
+import pytest
+
+from helpers import run_cli
+
+
+def add(tar, name, data=b"", **attrs):
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    for key, value in attrs.items():
+        setattr(info, key, value)
+    tar.addfile(info, io.BytesIO(data) if data else None)
+
+
+def sosreport_with(tmp_path, *extra):
+    path = tmp_path / "sosreport-n1-2026-11-01-abcdefg.tar.xz"
+    with tarfile.open(path, "w:xz") as tar:
+        add(tar, "sosreport-n1/version.txt", b"sos report: 4.12.0\n")
+        add(tar, "sosreport-n1/sos_commands/host/hostname", b"n1\n")
+        for name, data, attrs in extra:
+            add(tar, name, data, **attrs)
+    return path
+
+
+def run(tmp_path, bundle):
+    out = tmp_path / "out"
+    out.mkdir()
+    before = set(os.listdir(tmp_path))
+    code, stdout, stderr = run_cli("diagnose", "--sosreport", bundle, "--format", "json", "-o", out / "r.json")
+    assert "Traceback" not in stderr
+    assert set(os.listdir(tmp_path)) == before, "nothing may be written next to the bundle"
+    return code, stderr, (json.loads((out / "r.json").read_text()) if (out / "r.json").exists() else None)
+
+
+@pytest.mark.parametrize("member,attrs", [
+    ("../../etc/passwd", {}),
+    ("/etc/passwd", {}),
+    ("sosreport-n1/sos_commands/kernel/sysctl_-a", {"type": tarfile.SYMTYPE, "linkname": "/etc/shadow"}),
+    ("sosreport-n1/dev-null", {"type": tarfile.CHRTYPE}),
+])
+def test_hostile_members_are_skipped_with_a_note(tmp_path, member, attrs):
+    bundle = sosreport_with(tmp_path, (member, b"root:x:0:0\n" if not attrs else b"", attrs))
+    code, stderr, report = run(tmp_path, bundle)
+    assert code in (0, 1), stderr
+    assert report["node"] == "n1"
+    assert not (tmp_path / "etc").exists()
+
+
+def test_truncated_archive_keeps_what_was_read_and_says_so(tmp_path):
+    bundle = sosreport_with(tmp_path, ("sosreport-n1/big", os.urandom(200_000), {}))
+    data = bundle.read_bytes()
+    bundle.write_bytes(data[: len(data) // 2])
+    code, stderr, report = run(tmp_path, bundle)
+    assert code == 0 and report["node"] == "n1"
+    assert any("truncated" in note for note in report["notes"]), report["notes"]
+
+
+def test_archive_truncated_before_anything_usable_is_exit_2(tmp_path):
+    bundle = sosreport_with(tmp_path)
+    bundle.write_bytes(bundle.read_bytes()[:40])
+    code, stderr, _ = run(tmp_path, bundle)
+    assert code == 2 and "calirules: error:" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_random_bytes_are_exit_2(tmp_path):
+    bundle = tmp_path / "sosreport.tar.xz"
+    bundle.write_bytes(os.urandom(10_000))
+    code, stderr, _ = run(tmp_path, bundle)
+    assert code == 2 and str(bundle) in stderr
