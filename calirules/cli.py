@@ -40,8 +40,8 @@ def main_group():
     """Explain why pods on a Calico node cannot reach each other, and what to do about it."""
 
 
-def _load_facts(facts_path, sosreport, live, netns, raw_dir=None):
-    """The facts dump and a label for it, from whichever source was given."""
+def _load_facts(facts_path, sosreport, live, netns, raw_dir=None, node=None):
+    """[(facts dump, label)] from whichever source was given: one per node of a cluster diags bundle."""
     sources = [s for s in (facts_path and "--facts", sosreport and "--sosreport", live and "--live") if s]
     if len(sources) != 1:
         _fail("give exactly one of --facts FILE, --sosreport PATH, --live")
@@ -49,25 +49,38 @@ def _load_facts(facts_path, sosreport, live, netns, raw_dir=None):
         _fail("--netns goes with --live")
     if raw_dir and not live:
         _fail("--raw-dir goes with --live")
+    if node and not sosreport:
+        _fail("--node goes with --bundle (a calicoctl cluster diags bundle)")
     if facts_path:
         from calirules.facts_collectors.dump import load_dump
-        return load_dump(facts_path), facts_path
+        return [(load_dump(facts_path), facts_path)]
     if live:
         from calirules.facts_collectors.live import collect_live
-        return collect_live(netns, raw_dir), f"live:{netns}" if netns else "live"
-    from calirules.facts_collectors.bundle import read_bundle
+        return [(collect_live(netns, raw_dir), f"live:{netns}" if netns else "live")]
+    from calirules.facts_collectors import cluster_diags
     from calirules.facts_collectors.archive import open_source
+    from calirules.facts_collectors.bundle import read_bundle
     source = open_source(sosreport)
-    if source.exists("cluster/version.yaml") or source.glob("nodes/*/ip-route.txt"):
-        raise InputError("this is a `calicoctl cluster diags` bundle; only sosreports and `calicoctl node diags` "
-                         "bundles are read in this version", sosreport)
-    return read_bundle(source, label=sosreport), sosreport
+    if not cluster_diags.is_cluster_diags(source):
+        return [(read_bundle(source, label=sosreport), sosreport)]
+    nodes = cluster_diags.node_names(source)
+    if node:
+        if node not in nodes:
+            raise InputError(f"no node {node!r} in this cluster diags bundle (nodes: {', '.join(nodes) or 'none'})",
+                             sosreport)
+        nodes = [node]
+    if not nodes:
+        raise InputError("calicoctl cluster diags bundle without per-node data (nodes/<node>/)", sosreport)
+    return [(read_bundle(cluster_diags.ClusterNodeSource(source, name), label=f"{sosreport} (node {name})"),
+             f"{sosreport} (node {name})") for name in nodes]
 
 
 @main_group.command()
 @click.option("--facts", "facts_path", type=click.Path(dir_okay=False), help="A facts dump (calirules/v1 YAML).")
 @click.option("--sosreport", "--bundle", "sosreport", type=click.Path(),
-              help="A sosreport or calicoctl node diags bundle: directory or archive (.tar.xz/.gz/.bz2, .tar, .zip).")
+              help="A sosreport, calicoctl node diags or cluster diags bundle: directory or archive "
+                   "(.tar.xz/.gz/.bz2, .tar, .zip). Cluster diags give one diagnosis per node.")
+@click.option("--node", help="With a cluster diags bundle: only this node.")
 @click.option("--live", is_flag=True, help="Collect from this node (read-only).")
 @click.option("--netns", help="With --live: read inside this named network namespace.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text",
@@ -76,35 +89,43 @@ def _load_facts(facts_path, sosreport, live, netns, raw_dir=None):
 @click.option("--rules-dir", "rules_dirs", multiple=True, type=click.Path(exists=True),
               help="Extra rule files or directories (repeatable); their templates/ folder is searched too.")
 @click.option("--symptom", type=click.Choice(SYMPTOMS), help="What fails (default: the dump's, else same-node).")
-def diagnose(facts_path, sosreport, live, netns, fmt, output, rules_dirs, symptom):
-    """Rank the root causes for one node, with evidence and remediation."""
+def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, symptom):
+    """Rank the root causes for one node (or each node of a cluster bundle), with evidence and remediation."""
+    from calirules.engine.compiler import compile_engine
     from calirules.engine.rulebook import load_rulebook
     from calirules.engine.runner import diagnose as run_diagnosis
-    from calirules.render import render
+    from calirules.render import render, render_many
     from calirules.report import build_report
 
-    dump, label = _load_facts(facts_path, sosreport, live, netns)
+    loaded = _load_facts(facts_path, sosreport, live, netns, node=node)
     rulebook = load_rulebook(rules_dirs)
-    diagnosis = run_diagnosis(dump, rulebook, symptom)
-    report = build_report(diagnosis, dump, rulebook, source=label)
-    _write_output(render(report, fmt), output)
-    sys.exit(EXIT_FOUND if any(c["found"] for c in report["causes"]) else EXIT_OK)
+    engine_class = compile_engine(rulebook)
+    reports = [build_report(run_diagnosis(dump, rulebook, symptom, engine_class), dump, rulebook, source=label)
+               for dump, label in loaded]
+    text = render(reports[0], fmt) if len(reports) == 1 else render_many(reports, fmt)
+    _write_output(text, output)
+    sys.exit(EXIT_FOUND if any(c["found"] for r in reports for c in r["causes"]) else EXIT_OK)
 
 
 @main_group.command()
 @click.option("--live", is_flag=True, help="Collect from this node (read-only).")
 @click.option("--netns", help="With --live: read inside this named network namespace.")
 @click.option("--sosreport", "--bundle", "sosreport", type=click.Path(),
-              help="A sosreport or calicoctl node diags bundle: directory or archive.")
+              help="A sosreport or calicoctl (node or cluster) diags bundle: directory or archive.")
+@click.option("--node", help="With a cluster diags bundle: the node to collect.")
 @click.option("--raw-dir", type=click.Path(file_okay=False),
               help="With --live: also keep the raw command outputs here, laid out like a sosreport.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="Where to write the dump.")
-def collect(live, netns, sosreport, raw_dir, output):
+def collect(live, netns, sosreport, node, raw_dir, output):
     """Write a facts dump for a node (to diagnose elsewhere with --facts)."""
     from calirules import schemas
     from calirules.facts_collectors.dump import dump_text
 
-    dump, _ = _load_facts(None, sosreport, live, netns, raw_dir)
+    loaded = _load_facts(None, sosreport, live, netns, raw_dir, node=node)
+    if len(loaded) > 1:
+        _fail(f"this cluster diags bundle has {len(loaded)} nodes; choose one with --node "
+              f"({', '.join(d['node']['hostname'] for d, _ in loaded)})")
+    dump = loaded[0][0]
     schemas.validate(dump, "facts")  # a collector bug must not produce a dump --facts refuses
     _write_output(dump_text(dump), output)
 

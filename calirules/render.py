@@ -20,6 +20,14 @@ def render(report, fmt):
                                           unlikely=[c for c in report["causes"] if not c["found"]])
 
 
+def render_many(reports, fmt):
+    """Several nodes (a cluster diags bundle): one JSON document, or the per-node reports in a row."""
+    if fmt == "json":
+        return json.dumps({"schema": "calirules/reports/v1", "reports": reports}, indent=2) + "\n"
+    separator = {"text": "\n" + "=" * 100 + "\n\n", "markdown": "\n---\n\n", "html": "\n"}[fmt]
+    return separator.join(render(report, fmt) for report in reports)
+
+
 def _indent_block(text, width=6):
     pad = " " * width
     return "\n".join(pad + line if line.strip() else "" for line in str(text).splitlines())

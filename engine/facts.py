@@ -204,11 +204,12 @@ class FactBuilder:
             values["ips"] = [ip for ip in (host_ip(r["dst"]) for r in mine) if ip]
             values["route_count"] = len(values["ips"])
             values["other_routes"] = [r["dst"] for r in mine if not host_ip(r["dst"])]
-            if mine:
-                sources["route"] = sources["ips"] = sources["route_count"] = mine[0]["source"]
+            host_routes = [r for r in mine if host_ip(r["dst"])]
+            if host_routes:
+                sources["route"] = sources["ips"] = sources["route_count"] = host_routes[0]["source"]
             elif index.routes:
                 # No line proves an absence: name the file that was searched.
-                sources["ips"] = sources["route_count"] = index.routes[0]["source"].rsplit(":", 1)[0] + " (no route)"
+                sources["ips"] = sources["route_count"] = index.routes[0]["source"].rsplit(":", 1)[0] + " (no /32 route)"
         if endpoints is not None:
             self._endpoint_values(name, endpoints, values, sources)
         if pod is not None:

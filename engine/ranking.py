@@ -123,6 +123,8 @@ def rank(rulebook, firings, sections, symptom, collection_missing=()):
     # two iptables backends), is reported for every cause whose rules read that section.
     for item in collection_missing:
         section = item.get("section")
+        if section not in sections:
+            continue  # the whole section is missing: reported once above, with these details
         for rule in rulebook.rules:
             if rule.cause and section and (section in rulebook.required_sections(rule)
                                            or any(a["section"] == section for a in rule.assumes)):

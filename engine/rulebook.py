@@ -87,6 +87,16 @@ def pattern_name(pattern, index, prefix="_w"):
     return pattern.get("as") or f"{prefix}{index}"
 
 
+def accepts_unknown(constraint):
+    """A condition that holds for an unknown (None) value does not need that value's section."""
+    if constraint is None:
+        return True
+    if isinstance(constraint, dict):
+        return (constraint.get("exists") is False or ("eq" in constraint and constraint["eq"] is None)
+                or (isinstance(constraint.get("in"), list) and None in constraint["in"]))
+    return False
+
+
 def variables(where):
     """Names of `$var` references in a where-mapping, with the field they appear in."""
     found = []
@@ -123,8 +133,8 @@ class Rulebook:
                         needed |= self.required_sections(producer, _seen + (rule.id,))
                 continue
             needed.add(spec.section)
-            for fname in pattern.get("where") or {}:
-                if fname in spec.field_sections:
+            for fname, constraint in (pattern.get("where") or {}).items():
+                if fname in spec.field_sections and not accepts_unknown(constraint):
                     needed.add(spec.field_sections[fname])
         return needed
 

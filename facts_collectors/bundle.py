@@ -33,11 +33,14 @@ class BundleReader:
                 entry = self.manifest.get(path)
                 if entry and entry.get("truncated"):
                     self.notes.append(f"{path}: truncated by sos (only the tail was kept)")
-                return path, text
+                return self.source.display_path(path), text
         return None, None
 
     def lack(self, section, spec_name, reason="not in the bundle"):
         spec = specs.SPECS[spec_name]
+        failed = getattr(self.source, "failed", {}).get(spec.live_path)
+        if failed:
+            reason = f"the bundle holds an error instead of output: {failed}"
         entry = next((self.manifest[p] for p in spec.paths if p in self.manifest), None)
         if entry is not None and entry.get("return_code") is not None:
             # sos ran it: the manifest says why there is no file (126/127: binary not found).
@@ -82,6 +85,9 @@ class BundleReader:
             if parsed.get("os"):
                 node["os"] = parsed["os"]
                 sources.update(parsed.get("sources", {}))
+        if "hostname" not in node and getattr(self.source, "node", None):
+            node["hostname"] = self.source.node  # cluster diags name each node's directory after it
+            sources["hostname"] = f"nodes/{self.source.node}/"
         node.setdefault("hostname", "unknown")
         node["sources"] = sources
         return node

@@ -36,6 +36,10 @@ class EvidenceSource:
     def exists(self, relpath):
         return _normalise(relpath) in self._file_set()
 
+    def display_path(self, relpath):
+        """How provenance names this file (views that rename files say the real name)."""
+        return relpath
+
     def glob(self, pattern):
         """Sorted relative paths matching a shell pattern (`*` does not cross `/`; `**/` does)."""
         rx = _glob_regex(pattern)

@@ -151,3 +151,33 @@ def _pack(root: Path, archive: str | None) -> Path:
     with tarfile.open(target, mode) as tar:
         tar.add(root, arcname=root.name)
     return target
+
+
+CLUSTER_NODE_COMMANDS = {
+    "iptables-legacy-save.txt": "iptables-legacy-save -c", "iptables-nft-save.txt": "iptables-nft-save -c",
+    "nft-ruleset.txt": "nft -n -a list ruleset", "ip-route.txt": "ip route show table all",
+    "ip-route-v6.txt": "ip -6 route show table all", "ip-rule.txt": "ip rule", "ip-addr.txt": "ip addr",
+    "ip-link.txt": "ip link", "ip-neigh.txt": "ip neigh",
+}
+
+
+def write_calicoctl_cluster_diags(labs: dict, parent: Path) -> Path:
+    """`calicoctl cluster diags` layout for several lab nodes ({node name: Lab}), as a .tar.gz.
+
+    Like calicoctl, a file is written even when its command failed: it then holds the error text.
+    """
+    top = f"calico-diagnostics-{time.strftime('%Y%m%d_%H%M%S')}"
+    root = Path(parent) / top
+    (root / "cluster").mkdir(parents=True)
+    (root / "cluster" / "version.yaml").write_text("clientVersion:\n  gitVersion: v1.30.4\n")
+    for node, lab in labs.items():
+        node_dir = root / "nodes" / node
+        node_dir.mkdir(parents=True)
+        for name, command in CLUSTER_NODE_COMMANDS.items():
+            proc = netns.exec_in(lab.node_ns, command.split(), check=False, timeout=30)
+            (node_dir / name).write_text(proc.stdout + proc.stderr if proc.returncode == 0
+                                         else f"error: command terminated with exit code {proc.returncode}\n{proc.stderr}")
+    target = Path(parent) / f"{top}.tar.gz"
+    with tarfile.open(target, "w:gz") as tar:
+        tar.add(root, arcname=top)
+    return target

@@ -84,3 +84,22 @@ def test_calicoctl_node_diags_of_a_faulty_node(tmp_path):
     assert report["causes"][0]["id"] == "host-firewall-rejects", ranking(report)
     # calicoctl collects no sysctls: what it cannot show is said, not guessed
     assert any("sysctl" in m["collect_with"] for m in report["missing_evidence"])
+
+
+def test_cluster_diags_give_one_diagnosis_per_node(tmp_path):
+    from calirules.lab.bundles import write_calicoctl_cluster_diags
+    skip_unless_lab("legacy")
+    with Lab(new_prefix(), pods=2, backend="legacy") as broken, Lab(new_prefix(), pods=2, backend="legacy") as healthy:
+        injection = faults.inject(broken, "workload-route-missing")
+        assert symptom_is_real(broken, injection)
+        bundle = write_calicoctl_cluster_diags({"node-a": broken, "node-b": healthy}, tmp_path)
+    code, out, err = run_cli("diagnose", "--bundle", bundle, "--format", "json")
+    assert code == 1, err
+    reports = {r["node"]: r for r in json.loads(out)["reports"]}
+    assert reports["node-a"]["causes"][0]["id"] == "workload-route-missing"
+    assert not [c for c in reports["node-b"]["causes"] if c["found"]]
+    assert reports["node-a"]["causes"][0]["evidence"][0]["source"].startswith("nodes/node-a/")
+    code, out, err = run_cli("diagnose", "--bundle", bundle, "--node", "node-b", "--format", "json")
+    assert code == 0 and json.loads(out)["node"] == "node-b"
+    code, _, err = run_cli("collect", "--bundle", bundle, "-o", tmp_path / "x.yaml")
+    assert code == 2 and "--node" in err

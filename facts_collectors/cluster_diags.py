@@ -1,0 +1,69 @@
+"""`calicoctl cluster diags` bundles: one node's files seen under the names the bundle reader knows.
+
+Layout (reference/bundle-layouts.md 3.2): `nodes/<node>/iptables-{legacy,nft}-save.txt`,
+`nft-ruleset.txt`, `ip-route.txt`, `ip-rule.txt`, `ip-addr.txt`, `ip-link.txt`, `ip-neigh.txt`, ...
+Unlike node diags these files are written even when the command failed, holding the error text:
+such a file counts as missing, with that text as the reason.
+"""
+
+import re
+
+from calirules.facts_collectors import specs
+from calirules.facts_collectors.source import EvidenceSource
+
+# bundle-reader path -> file name under nodes/<node>/
+NODE_FILES = {
+    specs.SPECS["iptables-legacy-save_-c"].live_path: "iptables-legacy-save.txt",
+    specs.SPECS["iptables-nft-save_-c"].live_path: "iptables-nft-save.txt",
+    specs.SPECS["nft_-a_list_ruleset"].live_path: "nft-ruleset.txt",
+    specs.SPECS["ip_-d_route_show_table_all"].live_path: "ip-route.txt",
+    specs.SPECS["ip_-4_rule_list"].live_path: "ip-rule.txt",
+    specs.SPECS["ip_-d_address"].live_path: "ip-addr.txt",
+    specs.SPECS["ip_-s_-s_neigh_show"].live_path: "ip-neigh.txt",
+}
+_FAILED_COMMAND = re.compile(r"^(error:|Error from server|OCI runtime exec failed|command terminated with exit code|"
+                             r".*executable file not found)", re.M)
+
+
+def is_cluster_diags(source):
+    return source.exists("cluster/version.yaml") or bool(source.glob("nodes/*/ip-route.txt"))
+
+
+def node_names(source):
+    return sorted({path.split("/")[1] for path in source.glob("nodes/*/*")
+                   if path.split("/")[2] in NODE_FILES.values()})
+
+
+class ClusterNodeSource(EvidenceSource):
+    """A read-only view of one node of a cluster diags bundle."""
+
+    def __init__(self, source, node):
+        self.source, self.node = source, node
+        self.label = f"{source.label} (node {node})"
+        self.notes = []
+        self.failed = {}  # reader path -> the error text the bundle holds instead of output
+
+    def _real(self, relpath):
+        name = NODE_FILES.get(relpath)
+        return f"nodes/{self.node}/{name}" if name else None
+
+    def files(self):
+        return [p for p in NODE_FILES if self.source.exists(self._real(p))]
+
+    def exists(self, relpath):
+        real = self._real(relpath)
+        return real is not None and self.source.exists(real)
+
+    def read_bytes(self, relpath, max_bytes=None):
+        real = self._real(relpath)
+        if real is None:
+            return None
+        data = self.source.read_bytes(real) if max_bytes is None else self.source.read_bytes(real, max_bytes)
+        if data is not None and _FAILED_COMMAND.search(data[:2000].decode("utf-8", "replace")):
+            first = data.decode("utf-8", "replace").strip().splitlines()[0][:200]
+            self.failed[relpath] = first
+            return None
+        return data
+
+    def display_path(self, relpath):
+        return self._real(relpath) or relpath
