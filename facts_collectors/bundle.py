@@ -6,12 +6,14 @@ in specs.py that exists; what is absent is recorded in `collection.missing` with
 that would collect it, never guessed.
 """
 
+import re
 from datetime import datetime, timezone
 
 from calirules import __version__
 from calirules.facts_collectors import specs
 from calirules.facts_collectors.dump import API_VERSION, KIND
-from calirules.facts_collectors.parsers import conntrack, iproute, iptables, modules, nft, sysctl, system
+from calirules.facts_collectors.parsers import (cni, conntrack, iproute, iptables, kube, logs, modules, nft, sysctl,
+                                                system)
 
 CALICO_NODE_NAMESPACES = ("calico-system", "kube-system")
 
@@ -51,16 +53,22 @@ class BundleReader:
 
     def read(self):
         dump = {"apiVersion": API_VERSION, "kind": KIND, "node": self._node()}
+        self.hostname = dump["node"]["hostname"]
         dump["collection"] = {"source": self.label, "collected_at": _now(), "collector": f"calirules {__version__}"}
         for section, reader in (("versions", self._versions), ("sysctls", self._sysctls),
                                 ("interfaces", self._interfaces), ("routes", self._routes),
                                 ("ip_rules", self._ip_rules), ("netfilter", self._netfilter),
                                 ("kernel_modules", self._modules), ("conntrack", self._conntrack),
-                                ("pods", self._pods)):
+                                ("pods", self._pods), ("components", self._components),
+                                ("settings", self._settings), ("log_events", self._log_events)):
             value = reader()
             if value is not None:
                 dump[section] = value
         _link_pods_to_interfaces(dump, self.pod_peers)
+        _calico_version_from_logs(dump)
+        if not any(v["component"] == "calico" for v in dump.get("versions", ())):
+            self.missing.append({"what": "Calico version", "section": "versions", "reason": "not in the bundle",
+                                 "collect_with": "/opt/cni/bin/calico -v (or the calico-node image tag)"})
         dump["collection"]["missing"] = self.missing
         if self.notes:
             dump["collection"]["notes"] = self.notes
@@ -103,17 +111,50 @@ class BundleReader:
                     found.append({"component": "iptables", "version": words[1], "detail": detail,
                                   "source": f"{path}:{lineno}"})
                     break
-        for spec_name, component in (("opt.cni.bin.calico_-v", "calico"), ("kubelet_--version", "kubelet")):
-            path, text = self.first(spec_name)
-            for lineno, line in enumerate((text or "").splitlines(), 1):
-                words = [w for w in line.split() if w[:1] == "v" and w[1:2].isdigit()]
-                if words:
-                    found.append({"component": component, "version": words[0], "source": f"{path}:{lineno}"})
-                    break
-        if not any(v["component"] == "calico" for v in found):
-            self.missing.append({"what": "Calico version", "section": "versions", "reason": "not in the bundle",
-                                 "collect_with": "/opt/cni/bin/calico -v (or the calico-node image tag)"})
+        path, text = self.first("opt.cni.bin.calico_-v")
+        for lineno, line in enumerate((text or "").splitlines(), 1):
+            words = [w for w in line.split() if w[:1] == "v" and w[1:2].isdigit()]
+            if words:
+                found.append({"component": "calico", "version": words[0], "source": f"{path}:{lineno}"})
+                break
+        path, text = self.first("crictl_images")
+        if text and not any(v["component"] == "calico" for v in found):
+            found.extend(kube.calico_version_from_images(kube.parse_crictl_images(text, path)))
+        path, text = self.first("kubelet_--version")
+        if text:
+            found.extend(kube.parse_kubelet_version(text, path))
+        for relpath in self._kubectl("version"):
+            found.extend(kube.parse_kubectl_version(self.source.read_text(relpath), self.source.display_path(relpath)))
+        if not any(v["component"] == "kubelet" for v in found):
+            for relpath in self._kubectl("nodes"):
+                found.extend(kube.parse_kubectl_nodes(self.source.read_text(relpath), self.source.display_path(relpath),
+                                                      node=self.hostname))
         return found
+
+    def _kubectl(self, view):
+        return [p for pattern in specs.KUBECTL_GLOBS[view] for p in self.source.glob(pattern)][:1]
+
+    def _components(self):
+        items = []
+        for relpath in self._kubectl("pods"):
+            items.extend(kube.parse_kubectl_pods(self.source.read_text(relpath), self.source.display_path(relpath),
+                                                 node=self.hostname))
+        path, text = self.first("crictl_ps_-a")
+        if text and not items:
+            items.extend(kube.parse_crictl_ps(text, path))
+        if not items:
+            self.missing.append({"what": "calico-node pod status", "section": "components", "reason": "not in the bundle",
+                                 "collect_with": "kubectl get pods -A -o wide -l k8s-app=calico-node; crictl ps -a"})
+            return None
+        return items
+
+    def _settings(self):
+        path, text = self.first("/etc/cni/net.d/10-calico.conflist")
+        if text is None:
+            for relpath in self.source.glob("etc/cni/net.d/*.conflist"):
+                path, text = self.source.display_path(relpath), self.source.read_text(relpath)
+                break
+        return cni.parse_cni_conflist(text, path) or None if text is not None else None
 
     def _sysctls(self):
         path, text = self.first("sysctl_-a")
@@ -231,6 +272,30 @@ class BundleReader:
         result["sources"] = sources
         return result
 
+    def _log_events(self):
+        """Classified log lines from every log the bundle has; None when it has no log at all."""
+        merged, found = {}, False
+        for pattern, kind, component in specs.LOG_SOURCES:
+            for path in self.source.glob(pattern):
+                text = self.source.read_text(path, specs.LOG_TAIL_BYTES)
+                if text is None:
+                    continue
+                found = True
+                for item in logs.log_events_from_file(text, self.source.display_path(path), kind, component):
+                    _merge_event(merged, item)
+        path, text = self.first("ipset_list")
+        if text is not None:  # `ipset list` prints the kernel/userspace revision error itself
+            found = True
+            for item in logs.log_events_from_file(text, path, "plain", "felix"):
+                _merge_event(merged, item)
+        if not found:
+            self.missing.append({"what": "calico-node, CNI and kubelet logs", "section": "log_events",
+                                 "reason": "no log in the bundle",
+                                 "collect_with": "kubectl logs -n <ns> <calico-node pod> -c calico-node; "
+                                                 "cat /var/log/calico/cni/cni.log; journalctl -u kubelet"})
+            return None
+        return list(merged.values())
+
     def _pods(self):
         namespaces = sorted({p.split("/")[3] for p in self.source.glob("sos_commands/networking/namespaces/*/*")})
         pods = []
@@ -273,6 +338,34 @@ def _link_pods_to_interfaces(dump, pod_peers):
     # (another node's namespace on a shared host, a test harness): leave it out.
     if dump.get("pods") is not None:
         dump["pods"] = [p for p in dump["pods"] if p.get("host_iface")]
+
+
+def _calico_version_from_logs(dump):
+    """calico-node and Felix print their version at start-up; use it when nothing better said."""
+    if any(v["component"] == "calico" for v in dump.get("versions", ())):
+        return
+    for event in dump.get("log_events") or ():
+        if event["event"] in ("calico_node_version", "felix_version"):
+            match = re.search(r"v\d+\.\d+\.\d+", event["message"])
+            if match:
+                dump.setdefault("versions", []).append({"component": "calico", "version": match.group(0),
+                                                        "detail": "from the start-up log line",
+                                                        "source": event["source"]})
+                return
+
+
+def _merge_event(merged, item):
+    """One log_events item per (component, event) across files: counts add, the span widens."""
+    key = (item["component"], item["event"])
+    if key not in merged:
+        merged[key] = dict(item)
+        return
+    held = merged[key]
+    held["count"] = held.get("count", 1) + item.get("count", 1)
+    for field, pick in (("first", min), ("last", max)):
+        values = [v for v in (held.get(field), item.get(field)) if v]
+        if values:
+            held[field] = pick(values)
 
 
 def _sos_manifest(source):

@@ -34,6 +34,8 @@ class LiveCollector:
     def collect(self):
         for spec in specs.SPECS.values():
             self._collect(spec)
+        if self.netns is None:  # host logs describe the host, not a namespace standing in for a node
+            self._collect_logs()
         for namespace in self._pod_namespaces():
             for command in specs.POD_COMMANDS:
                 argv = ("ip", "netns", "exec", namespace, *command.split())
@@ -62,6 +64,15 @@ class LiveCollector:
         self._store(spec.live_path, self._execute(spec.command, spec.timeout, spec.live_path,
                                                   netns=spec.in_netns))
 
+    def _collect_logs(self):
+        for pattern, _kind, _component in specs.LOG_SOURCES:
+            if pattern.startswith("var/log/"):
+                for path in sorted(Path("/").glob(pattern))[:50]:
+                    data = self._read_file(str(path), tail=specs.LOG_TAIL_BYTES)
+                    if data is not None:
+                        self._store(str(path).lstrip("/"), data)
+        self._store("sos_commands/kernel/dmesg", self._execute(("dmesg",), 10.0, "sos_commands/kernel/dmesg"))
+
     def _execute(self, argv, timeout, what, netns=False):
         if netns and self.netns:
             argv = ("ip", "netns", "exec", self.netns, *argv)
@@ -85,9 +96,12 @@ class LiveCollector:
         # "iptables-legacy tables present" are evidence).
         return proc.stdout + proc.stderr
 
-    def _read_file(self, path):
+    def _read_file(self, path, tail=None):
         try:
             with open(path, "rb") as handle:
+                if tail is not None:  # logs: only the newest part
+                    size = os.fstat(handle.fileno()).st_size
+                    handle.seek(max(0, size - tail))
                 # Small reads: /proc/sys handlers allocate the whole requested size (64 MiB -> ENOMEM).
                 chunks, size = [], 0
                 while size < MAX_FILE_BYTES:

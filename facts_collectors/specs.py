@@ -75,7 +75,19 @@ SPECS = {s.name: s for s in (
     _cmd("conntrack -S", plugin="conntrack", needs_module="nf_conntrack_netlink"),
     _extra("/opt/cni/bin/calico -v", in_netns=False, timeout=5.0),
     _extra("kubelet --version", in_netns=False, timeout=5.0),
+    _cmd("crictl ps -a", plugin="crio", in_netns=False, timeout=5.0),
+    _cmd("crictl images", plugin="crio", in_netns=False, timeout=5.0),
+    _file("/etc/cni/net.d/10-calico.conflist"),
+    _cmd("ipset list", "ipsets", plugin="sos_extras/calico", needs_module="ip_set"),
 )}
+
+# Kubernetes API views sos takes where /etc/kubernetes/admin.conf exists (names vary by sos
+# version and kubeconfig flag: found by pattern, newest layout first).
+KUBECTL_GLOBS = {
+    "version": ("sos_commands/kubernetes/**/kubectl*_version", "sos_commands/kubernetes/**/kubectl*_version_*"),
+    "pods": ("sos_commands/kubernetes/**/kubectl*get*pods",),
+    "nodes": ("sos_commands/kubernetes/**/kubectl*get_nodes",),
+}
 
 # Inside each pod network namespace (sos >= 4.3 layout; `{ns}` is the namespace name).
 POD_COMMANDS = ("ip -d address show", "ip route show table all", "ip -s -s neigh show")
@@ -84,6 +96,28 @@ POD_COMMANDS = ("ip -d address show", "ip route show table all", "ip -s -s neigh
 def pod_path(namespace, command):
     return f"sos_commands/networking/namespaces/{namespace}/{mangle(f'ip netns exec {namespace} {command}')}"
 
+
+# Logs worth classifying, by bundle path pattern: (glob, kind for parsers.logs, component hint).
+# sosreport: container logs (container_log plugin), the /var/log/calico tree (sos-extras),
+# journals (kubernetes/networkmanager/firewalld/logs plugins), dmesg. calicoctl node diags:
+# logs/<svc>/current, logs/cni/cni.log, logs/<container>.log. Live: the same host files.
+LOG_SOURCES = (
+    ("var/log/pods/*_calico-node-*/calico-node/*.log", "cri", "calico-node"),
+    ("var/log/pods/*_calico-node-*/install-cni/*.log", "cri", "cni"),
+    ("var/log/calico/cni/cni.log", "cni", "cni"),
+    ("var/log/calico/felix/current", "calico", "felix"),
+    ("var/log/calico/confd/current", "calico", "confd"),
+    ("logs/felix/current", "calico", "felix"),
+    ("logs/confd/current", "calico", "confd"),
+    ("logs/cni/cni.log", "cni", "cni"),
+    ("logs/calico-node.log", "calico", "calico-node"),
+    ("sos_commands/kubernetes/journalctl_--no-pager_--unit_kubelet", "journal", "kubelet"),
+    ("sos_commands/openshift/journalctl_--no-pager_--unit_kubelet", "journal", "kubelet"),
+    ("sos_commands/networkmanager/journalctl_--no-pager_--unit_NetworkManager", "journal", "NetworkManager"),
+    ("sos_commands/firewalld/journalctl_--no-pager_--unit_firewalld", "journal", "firewalld"),
+    ("sos_commands/kernel/dmesg", "dmesg", "kernel"),
+)
+LOG_TAIL_BYTES = 16 * 1024 * 1024  # the newest 16 MiB of each log: what explains a failure now
 
 # What sos itself has for iptables (no host iptables-save; firewall_tables plugin).
 SOS_IPTABLES_LIST = "sos_commands/firewall_tables/iptables_-vnxL"
