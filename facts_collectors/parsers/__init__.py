@@ -14,4 +14,10 @@ cut off mid-line yields the complete records before the cut.
   system     parse_uname_a, parse_os_release, parse_hostname    -> node fields
   conntrack  parse_conntrack_S, parse_proc_net_stat_nf_conntrack,
              parse_nf_conntrack_count, parse_nf_conntrack_max   -> conntrack
+  kube       parse_kubectl_version, parse_kubelet_version, parse_kubectl_pods, parse_kubectl_nodes,
+             parse_crictl_ps, parse_crictl_images, calico_version_from_images -> versions, components
+  cni        parse_cni_conflist                                 -> settings
+  ipset      parse_ipset_list                                   -> sets and ipset errors
+  logs       parse_cri_log, parse_calico_line, parse_journal, parse_dmesg, classify,
+             log_events_from_file                               -> log_events
 """

@@ -5,7 +5,8 @@ import random
 import pytest
 from rawfixtures import RAW
 
-from calirules.facts_collectors.parsers import conntrack, iproute, iptables, modules, nft, sysctl, system
+from calirules.facts_collectors.parsers import (cni, conntrack, iproute, ipset, iptables, kube, logs, modules, nft,
+                                                sysctl, system)
 
 PARSERS = [
     sysctl.parse_sysctl_a, iproute.parse_ip_link, iproute.parse_ip_route, iproute.parse_ip_rule,
@@ -13,7 +14,10 @@ PARSERS = [
     nft.parse_nft_ruleset, modules.parse_lsmod, modules.parse_proc_modules, system.parse_uname_a,
     system.parse_os_release, system.parse_hostname, conntrack.parse_conntrack_S,
     conntrack.parse_proc_net_stat_nf_conntrack, conntrack.parse_nf_conntrack_count,
-    conntrack.parse_nf_conntrack_max,
+    conntrack.parse_nf_conntrack_max, kube.parse_kubectl_version, kube.parse_kubelet_version,
+    kube.parse_kubectl_pods, kube.parse_kubectl_nodes, kube.parse_crictl_ps, kube.parse_crictl_images,
+    kube.parse_image_refs, ipset.parse_ipset_list, cni.parse_cni_conflist, logs.parse_cri_log, logs.parse_journal,
+    logs.parse_dmesg,
 ]
 FIXTURES = sorted(path for path in RAW.rglob("*") if path.is_file() and path.suffix not in (".sh", ".md"))
 # Characters that matter to some grammar: quotes, braces, continuations, counters, separators.
