@@ -114,6 +114,8 @@ def _operator(op, arg):
     if op == "exists":
         # The one operator that looks at unknowns: exists: false matches None.
         return P(lambda v: v is not None) if arg else P(lambda v: v is None)
+    if op == "nonempty":
+        return _predicate(lambda v: (len(v) > 0) == arg)
     if op.startswith("version_"):
         return _predicate(_version_test(op, arg))
     raise ValueError(f"unknown operator {op}")

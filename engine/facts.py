@@ -53,18 +53,21 @@ FACT_TYPES = {t.name: t for t in (
              ("iface", "state", "oper_up", "mtu", "ips", "route_count", "other_routes", "forwarding",
               "proxy_arp", "rp_filter", "route_localnet", "tw_chain", "fw_chain", "dispatched",
               "tw_policies", "tw_policy_drop_packets", "fw_policies", "fw_policy_drop_packets",
-              "pod", "pod_ips", "pod_mtu", "gateway_neighbor", "misrouted", "route_elsewhere"),
+              "tw_invalid_drop_packets", "fw_invalid_drop_packets",
+              "pod", "pod_ips", "pod_mtu", "gateway_neighbor", "misrouted", "route_elsewhere", "shared_ips"),
              "interfaces",
              {"ips": "routes", "route_count": "routes", "other_routes": "routes", "forwarding": "sysctls",
               "proxy_arp": "sysctls", "rp_filter": "sysctls", "route_localnet": "sysctls",
               "tw_chain": "netfilter", "fw_chain": "netfilter", "dispatched": "netfilter",
               "tw_policies": "netfilter", "tw_policy_drop_packets": "netfilter", "fw_policies": "netfilter",
-              "fw_policy_drop_packets": "netfilter", "pod": "pods", "pod_ips": "pods", "pod_mtu": "pods",
-              "gateway_neighbor": "pods", "misrouted": "pods", "route_elsewhere": "pods"},
+              "fw_policy_drop_packets": "netfilter", "tw_invalid_drop_packets": "netfilter",
+              "fw_invalid_drop_packets": "netfilter", "pod": "pods", "pod_ips": "pods", "pod_mtu": "pods",
+              "gateway_neighbor": "pods", "misrouted": "pods", "route_elsewhere": "pods", "shared_ips": "pods"},
              doc="Everything that connects one host-side cali* interface to its pod: link state, /32 "
                  "routes, per-interface sysctls, Calico chains, dispatch entries and end-of-tier policy "
-                 "drop counters, the pod side (IPs, MTU, gateway neighbour), pod IPs routed to another "
-                 "interface (misrouted: 'ip dev X')."),
+                 "drop and conntrack-INVALID drop counters, the pod side (IPs, MTU, gateway neighbour), pod "
+                 "IPs routed to another interface (misrouted: 'ip dev X'), pod IPs another pod also holds "
+                 "(shared_ips: 'ip also on X')."),
     FactType("Mtu", ("workload_max", "workload_min", "workload_spread", "smallest", "pod_max", "pod_excess",
                      "uplink", "uplink_mtu", "workload_over_uplink"), "interfaces",
              {"pod_max": "pods", "pod_excess": "pods", "uplink": "routes", "uplink_mtu": "routes",
@@ -182,6 +185,10 @@ class FactBuilder:
         endpoints = netfilter.endpoint_index(self.dump.get("netfilter"))
         pods = self.dump.get("pods")
         pods_by_iface = {p["host_iface"]: p for p in pods or () if p.get("host_iface")}
+        self.ip_holders = {}  # pod IP -> host interfaces of the pods holding it
+        for pod in pods_by_iface.values():
+            for address in pod.get("addresses") or ():
+                self.ip_holders.setdefault(address.split("/")[0], []).append(pod["host_iface"])
         for iface in self.dump.get("interfaces") or ():
             name = iface["name"]
             oper_up = _oper_up(iface)
@@ -217,8 +224,10 @@ class FactBuilder:
             values["pod_ips"] = [a.split("/")[0] for a in pod.get("addresses") or ()]
             values["pod_mtu"] = pod.get("mtu")
             values["gateway_neighbor"] = _gateway_neighbor(pod)
-            for key in ("pod", "pod_ips", "pod_mtu", "gateway_neighbor"):
+            for key in ("pod", "pod_ips", "pod_mtu", "gateway_neighbor", "shared_ips"):
                 sources[key] = pod["source"]
+            values["shared_ips"] = [f"{ip} also on {other}" for ip in values["pod_ips"]
+                                    for other in self.ip_holders.get(ip, ()) if other != name]
             if index is not None:
                 misrouted = [f"{ip} dev {r['dev']}" for ip in values["pod_ips"]
                              for r in index.host_routes.get(ip, ()) if r["dev"] != name]
@@ -269,6 +278,8 @@ class FactBuilder:
                 values[f"{kind}_policies"] = chain["policies"]
                 values[f"{kind}_policy_drop_packets"] = chain["policy_drop_packets"]
                 sources[f"{kind}_policy_drop_packets"] = chain["policy_drop_source"] or chain["source"]
+                values[f"{kind}_invalid_drop_packets"] = chain["invalid_drop_packets"]
+                sources[f"{kind}_invalid_drop_packets"] = chain["invalid_drop_source"] or chain["source"]
         if endpoints["has_dispatch"]:
             values["dispatched"] = name in endpoints["dispatched"]
             sources["dispatched"] = endpoints["dispatched"].get(name) or endpoints["source"]

@@ -96,9 +96,20 @@ def _end_of_tier_drops(rules):
     return next(([r] for r in rules[jumps[-1] + 1:] if blocks(r)), [])
 
 
+INVALID_STATE = re.compile(r"(ctstate|ct state|state) INVALID\b", re.I)
+
+
+def invalid_drops(rules):
+    """DROP rules on conntrack state INVALID (iptables-save, -L listings and nft spell it differently)."""
+    return [r for r in rules if blocks(r) and INVALID_STATE.search(r.get("match") or "")]
+
+
 def _endpoint_chain_summary(chain):
     policy_drops = _end_of_tier_drops(chain["rules"])
+    invalid = invalid_drops(chain["rules"])
     return {
+        "invalid_drop_packets": sum(r.get("packets") or 0 for r in invalid) if invalid else None,
+        "invalid_drop_source": invalid[0]["source"] if invalid else None,
         "source": chain.get("source") or (chain["rules"][0]["source"] if chain["rules"] else None),
         "policies": sum(1 for r in chain["rules"] if (r.get("target") or "").startswith(("cali-pi-", "cali-po-"))),
         "policy_drop_packets": sum(r.get("packets") or 0 for r in policy_drops) if policy_drops else None,

@@ -57,6 +57,8 @@ def iface(**values):
     ("{name: {startswith: cali}}", dict(name="cali1"), dict(name="eth0")),
     ("{addresses: {contains: 198.18.0.1/32}}", dict(addresses=["198.18.0.1/32"]), dict(addresses=[])),
     ("{peer: {exists: false}}", dict(peer=None), dict(peer="if3")),
+    ("{addresses: {nonempty: true}}", dict(addresses=["198.18.0.1/32"]), dict(addresses=[])),
+    ("{addresses: {nonempty: false}}", dict(addresses=[]), dict(addresses=None)),
     ("{peer: {exists: true}}", dict(peer="if3"), dict(peer=None)),
     ("{state: {ne: UP}}", dict(state="DOWN"), dict(state="UP")),
     ("{kind: {version_ge: '1.2'}}", dict(kind="v1.19.16"), dict(kind="v1.1.9")),

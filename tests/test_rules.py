@@ -45,3 +45,15 @@ def test_rule_authors_guide_lists_every_fact_type_and_field():
         row = next((line for line in guide.splitlines() if line.startswith(f"| `{spec.name}` |")), None)
         assert row is not None, f"{spec.name} missing from docs/writing-rules.md"
         assert all(f"`{field}`" in row for field in spec.fields), f"{spec.name} fields out of date"
+
+
+def test_log_events_named_by_rules_are_ones_collectors_can_produce():
+    from calirules.facts_collectors.parsers.logs import signatures
+    produced = {s.event for s in signatures()}
+    named = set()
+    for rule in BOOK.rules:
+        for pattern in rule.when + rule.unless + rule.support:
+            if pattern["fact"] == "LogEvent":
+                event = (pattern.get("where") or {}).get("event")
+                named |= set(event["in"]) if isinstance(event, dict) else {event}
+    assert named and named <= produced, named - produced
