@@ -13,6 +13,7 @@ How conditions compile (and why):
 Every `when` pattern is bound (AS) so findings can name the facts that prove them.
 """
 
+import operator
 import re
 from dataclasses import dataclass, field
 
@@ -72,7 +73,6 @@ def _version_test(op, bound):
 
 
 def _numeric(op, bound):
-    import operator
     fn = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge}[op]
     return lambda value: not isinstance(value, bool) and fn(value, bound)
 

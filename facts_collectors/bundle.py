@@ -76,23 +76,16 @@ class BundleReader:
 
     def _node(self):
         node, sources = {}, {}
-        path, text = self.first("uname_-a")
-        if text:
-            parsed = system.parse_uname_a(text, path)
-            node.update({k: v for k, v in parsed.items() if k in ("kernel", "hostname", "arch")})
-            sources.update(parsed.get("sources", {}))
-        path, text = self.first("hostname")
-        if text:
-            parsed = system.parse_hostname(text, path)
-            if parsed.get("hostname"):
-                node["hostname"] = parsed["hostname"]
-                sources.update(parsed.get("sources", {}))
-        path, text = self.first("/etc/os-release")
-        if text:
-            parsed = system.parse_os_release(text, path)
-            if parsed.get("os"):
-                node["os"] = parsed["os"]
-                sources.update(parsed.get("sources", {}))
+        # Later sources win: `hostname` over uname's node name; os-release adds the OS.
+        for spec_name, parse, fields in (("uname_-a", system.parse_uname_a, ("kernel", "hostname", "arch")),
+                                         ("hostname", system.parse_hostname, ("hostname",)),
+                                         ("/etc/os-release", system.parse_os_release, ("os",))):
+            path, text = self.first(spec_name)
+            parsed = parse(text, path) if text else {}
+            found = {k: v for k, v in parsed.items() if k in fields and v}
+            if found:
+                node.update(found)
+                sources.update({k: v for k, v in parsed.get("sources", {}).items() if k in found})
         if "hostname" not in node and getattr(self.source, "node", None):
             node["hostname"] = self.source.node  # cluster diags name each node's directory after it
             sources["hostname"] = f"nodes/{self.source.node}/"
