@@ -39,6 +39,15 @@ def test_example_ranks_its_cause_first(path):
     assert "Commands:" in first["remediation"]
 
 
+def test_every_json_report_follows_the_published_schema():
+    import jsonschema_rs
+    from helpers import REPO
+    validator = jsonschema_rs.validator_for(json.loads((REPO / "calirules/schema/report-v1.schema.json").read_text()))
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        _, report, err = diagnose_json(path)
+        validator.validate(report)
+
+
 def test_healthy_node_has_no_likely_cause():
     code, report, err = diagnose_json(EXAMPLES / "healthy.yaml")
     assert code == 0, err
