@@ -3,7 +3,9 @@
 Layout (reference/bundle-layouts.md 3.2): `nodes/<node>/iptables-{legacy,nft}-save.txt`,
 `nft-ruleset.txt`, `ip-route.txt`, `ip-rule.txt`, `ip-addr.txt`, `ip-link.txt`, `ip-neigh.txt`, ...
 Unlike node diags these files are written even when the command failed, holding the error text:
-such a file counts as missing, with that text as the reason.
+such a file counts as missing, with that text as the reason. Every node's view also shares
+`cluster/version.yaml` (`kubectl version -o yaml`) and sees its calico-node pod's log
+(`nodes/<node>/<ns>/calico-node-*.log`, `kubectl logs`).
 """
 
 import re
@@ -34,6 +36,11 @@ def node_names(source):
                    if path.split("/")[2] in NODE_FILES.values()})
 
 
+# Cluster-wide files every node's view shares, and per-node logs (kubectl logs --all-containers).
+SHARED_FILES = {"sos_commands/kubernetes/cluster-info/kubectl_version": "cluster/version.yaml"}
+NODE_LOG = "logs/calico-node.log"  # the bundle reader classifies this as a calico-node log
+
+
 class ClusterNodeSource(EvidenceSource):
     """A read-only view of one node of a cluster diags bundle."""
 
@@ -44,11 +51,16 @@ class ClusterNodeSource(EvidenceSource):
         self.failed = {}  # reader path -> the error text the bundle holds instead of output
 
     def _real(self, relpath):
+        if relpath in SHARED_FILES:
+            return SHARED_FILES[relpath]
+        if relpath == NODE_LOG:
+            logs = self.source.glob(f"nodes/{self.node}/*/calico-node-*.log")
+            return logs[0] if logs else None
         name = NODE_FILES.get(relpath)
         return f"nodes/{self.node}/{name}" if name else None
 
     def files(self):
-        return [p for p in NODE_FILES if self.source.exists(self._real(p))]
+        return [p for p in [*NODE_FILES, *SHARED_FILES, NODE_LOG] if self.exists(p)]
 
     def exists(self, relpath):
         real = self._real(relpath)

@@ -161,15 +161,19 @@ CLUSTER_NODE_COMMANDS = {
 }
 
 
-def write_calicoctl_cluster_diags(labs: dict, parent: Path) -> Path:
+def write_calicoctl_cluster_diags(labs: dict, parent: Path, logs: dict | None = None) -> Path:
     """`calicoctl cluster diags` layout for several lab nodes ({node name: Lab}), as a .tar.gz.
 
     Like calicoctl, a file is written even when its command failed: it then holds the error text.
+    `logs` ({node name: text}) becomes that node's `kube-system/calico-node-<hash>.log`.
     """
     top = f"calico-diagnostics-{time.strftime('%Y%m%d_%H%M%S')}"
     root = Path(parent) / top
     (root / "cluster").mkdir(parents=True)
-    (root / "cluster" / "version.yaml").write_text("clientVersion:\n  gitVersion: v1.30.4\n")
+    # No cluster here: the Kubernetes version is the lab's stand-in, written as `kubectl version -o yaml` does.
+    (root / "cluster" / "version.yaml").write_text(
+        "clientVersion:\n  gitVersion: v1.30.4\n  major: \"1\"\n  minor: \"30\"\n"
+        "serverVersion:\n  gitVersion: v1.30.4\n  major: \"1\"\n  minor: \"30\"\n")
     for node, lab in labs.items():
         node_dir = root / "nodes" / node
         node_dir.mkdir(parents=True)
@@ -177,6 +181,9 @@ def write_calicoctl_cluster_diags(labs: dict, parent: Path) -> Path:
             proc = netns.exec_in(lab.node_ns, command.split(), check=False, timeout=30)
             (node_dir / name).write_text(proc.stdout + proc.stderr if proc.returncode == 0
                                          else f"error: command terminated with exit code {proc.returncode}\n{proc.stderr}")
+        if logs and node in logs:
+            (node_dir / "kube-system").mkdir()
+            (node_dir / "kube-system" / "calico-node-7c4xq.log").write_text(logs[node])
     target = Path(parent) / f"{top}.tar.gz"
     with tarfile.open(target, "w:gz") as tar:
         tar.add(root, arcname=top)

@@ -8,13 +8,15 @@ live; without it, nothing may be claimed and the missing evidence must say what 
 
 import json
 
+import yaml
+
 import pytest
 
 from calirules.lab import faults
 from calirules.lab.bundles import write_calicoctl_diags, write_sosreport
 from calirules.lab.topology import Lab
 from conftest import new_prefix, skip_unless_lab
-from helpers import run_cli
+from helpers import REPO, run_cli
 from test_live_diagnosis import CASES, diagnose_live, symptom_is_real
 
 IPTABLES_FAULTS = {"forward-policy-drop", "host-firewall-rejects", "iptables-backend-mismatch", "calico-chains-missing",
@@ -92,14 +94,21 @@ def test_cluster_diags_give_one_diagnosis_per_node(tmp_path):
     with Lab(new_prefix(), pods=2, backend="legacy") as broken, Lab(new_prefix(), pods=2, backend="legacy") as healthy:
         injection = faults.inject(broken, "workload-route-missing")
         assert symptom_is_real(broken, injection)
-        bundle = write_calicoctl_cluster_diags({"node-a": broken, "node-b": healthy}, tmp_path)
+        # node-b's calico-node log holds the RPF FATAL quoted in the reference (calico-troubleshooting.md 6)
+        fatal = (REPO / "tests/fixtures/raw/logs/calico-messages.quoted").read_text().splitlines()[3]
+        bundle = write_calicoctl_cluster_diags({"node-a": broken, "node-b": healthy}, tmp_path,
+                                               logs={"node-b": f"2026-11-27 09:00:00.000 {fatal}\n"})
     code, out, err = run_cli("diagnose", "--bundle", bundle, "--format", "json")
     assert code == 1, err
     reports = {r["node"]: r for r in json.loads(out)["reports"]}
     assert reports["node-a"]["causes"][0]["id"] == "workload-route-missing"
-    assert not [c for c in reports["node-b"]["causes"] if c["found"]]
+    assert [c["id"] for c in reports["node-b"]["causes"] if c["found"]] == ["rp-filter-loose"]
     assert reports["node-a"]["causes"][0]["evidence"][0]["source"].startswith("nodes/node-a/")
     code, out, err = run_cli("diagnose", "--bundle", bundle, "--node", "node-b", "--format", "json")
-    assert code == 0 and json.loads(out)["node"] == "node-b"
+    assert code == 1 and json.loads(out)["node"] == "node-b"
+    code, _, err = run_cli("collect", "--bundle", bundle, "--node", "node-a", "-o", tmp_path / "a.yaml")
+    versions = yaml.safe_load((tmp_path / "a.yaml").read_text())["versions"]
+    assert {"component": "kubernetes", "version": "v1.30.4"}.items() <= versions[0].items()
+    assert versions[0]["source"].startswith("cluster/version.yaml:")
     code, _, err = run_cli("collect", "--bundle", bundle, "-o", tmp_path / "x.yaml")
     assert code == 2 and "--node" in err
