@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from calirules.engine import compat_matrix, netfilter, versions
-from calirules.engine.routing import RouteIndex, host_ip
+from calirules.engine.routing import RouteIndex, host_ip, ip_in
 
 WORKLOAD_PREFIX = "cali"
 POD_GATEWAY = "169.254.1.1"
@@ -93,6 +93,10 @@ FACT_TYPES = {t.name: t for t in (
              doc="A Calico/Kubernetes component on the node, e.g. calico-node readiness."),
     FactType("Setting", ("component", "key", "value"), "settings",
              doc="A configuration value, e.g. felix IptablesBackend."),
+    FactType("IpPool", ("name", "cidr", "nat_outgoing", "ipip_mode", "vxlan_mode", "disabled", "node_ip",
+                        "contains_node_ip"), "settings", {"node_ip": "interfaces", "contains_node_ip": "interfaces"},
+             doc="A Calico IPPool (from settings `ippool/<name>`), and whether its CIDR contains one of the "
+                 "node's own addresses (node_ip)."),
     FactType("LogEvent", ("component", "event", "level", "message", "count", "first", "last"), "log_events",
              doc="A classified log line (with how often it was seen)."),
     FactType("Pod", ("name", "namespace", "netns", "host_iface", "addresses", "mtu", "gateway_neighbor"), "pods",
@@ -332,6 +336,28 @@ class FactBuilder:
                  first_block=netfilter.rule_text(blocks[0]) if blocks else None,
                  block_packets=sum(r.get("packets") or 0 for r in blocks))
 
+    def _ip_pools(self):
+        pools = {}
+        for item in self.dump.get("settings") or ():
+            if item["component"].startswith("ippool/"):
+                pools.setdefault(item["component"][7:], {})[item["key"]] = item
+        interfaces = self.dump.get("interfaces")
+        node_ips = None if interfaces is None else [
+            a.split("/")[0] for i in interfaces if not i["name"].startswith((WORKLOAD_PREFIX, "lo", "tunl", "vxlan"))
+            for a in i.get("addresses") or () if ":" not in a]
+        for name, fields in pools.items():
+            cidr = fields.get("cidr", {}).get("value")
+            inside = None if node_ips is None or not cidr else [ip for ip in node_ips if ip_in(ip, cidr)]
+            flag = {"true": True, "false": False}
+            sources = {k: v["source"] for k, v in fields.items()}
+            self.add("IpPool", fields.get("cidr", next(iter(fields.values())))["source"], sources, name=name, cidr=cidr,
+                     nat_outgoing=flag.get(fields.get("natOutgoing", {}).get("value", "").lower()),
+                     ipip_mode=fields.get("ipipMode", {}).get("value"),
+                     vxlan_mode=fields.get("vxlanMode", {}).get("value"),
+                     disabled=flag.get(fields.get("disabled", {}).get("value", "false").lower()),
+                     node_ip=inside[0] if inside else None,
+                     contains_node_ip=None if inside is None else bool(inside))
+
     def _ip_rules(self):
         routes = self.dump.get("routes")
         index = RouteIndex(routes) if routes is not None else None
@@ -361,6 +387,7 @@ class FactBuilder:
                      status=item.get("status"), restarts=item.get("restarts"), message=item.get("message"))
         for item in self.dump.get("settings") or ():
             self.add("Setting", item["source"], component=item["component"], key=item["key"], value=item["value"])
+        self._ip_pools()
         for item in self.dump.get("log_events") or ():
             self.add("LogEvent", item["source"], component=item["component"], event=item["event"],
                      level=item.get("level"), message=item["message"], count=item.get("count", 1),

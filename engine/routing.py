@@ -53,3 +53,10 @@ def _covers(route, ips):
         return any(ipaddress.ip_address(ip) in network for ip in ips)
     except ValueError:
         return False
+
+
+def ip_in(address, cidr):
+    try:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False

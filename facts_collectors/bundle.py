@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from calirules import __version__
 from calirules.facts_collectors import specs
 from calirules.facts_collectors.dump import API_VERSION, KIND
-from calirules.facts_collectors.parsers import (cni, conntrack, iproute, iptables, kube, logs, modules, nft, sysctl,
+from calirules.facts_collectors.parsers import (calico_resources, cni, conntrack, iproute, iptables, kube, logs, modules, nft, sysctl,
                                                 system)
 
 CALICO_NODE_NAMESPACES = ("calico-system", "kube-system")
@@ -142,12 +142,18 @@ class BundleReader:
         return items
 
     def _settings(self):
+        items = []
         path, text = self.first("/etc/cni/net.d/10-calico.conflist")
         if text is None:
             for relpath in self.source.glob("etc/cni/net.d/*.conflist"):
                 path, text = self.source.display_path(relpath), self.source.read_text(relpath)
                 break
-        return cni.parse_cni_conflist(text, path) or None if text is not None else None
+        if text is not None:
+            items.extend(cni.parse_cni_conflist(text, path))
+        path, text = self.first("calicoctl_get_ippools_-o_yaml")
+        if text is not None:
+            items.extend(calico_resources.parse_ippools(text, path))
+        return items or None
 
     def _sysctls(self):
         path, text = self.first("sysctl_-a")

@@ -37,7 +37,10 @@ def node_names(source):
 
 
 # Cluster-wide files every node's view shares, and per-node logs (kubectl logs --all-containers).
-SHARED_FILES = {"sos_commands/kubernetes/cluster-info/kubectl_version": "cluster/version.yaml"}
+SHARED_FILES = {
+    "sos_commands/kubernetes/cluster-info/kubectl_version": "cluster/version.yaml",
+    specs.SPECS["calicoctl_get_ippools_-o_yaml"].live_path: "cluster/crd/ippools.crd.projectcalico.org.yaml",
+}
 NODE_LOG = "logs/calico-node.log"  # the bundle reader classifies this as a calico-node log
 
 

@@ -79,6 +79,7 @@ SPECS = {s.name: s for s in (
     _cmd("crictl images", plugin="crio", in_netns=False, timeout=5.0),
     _file("/etc/cni/net.d/10-calico.conflist"),
     _cmd("ipset list", "ipsets", plugin="sos_extras/calico", needs_module="ip_set"),
+    _extra("calicoctl get ippools -o yaml", in_netns=False, timeout=10.0),
 )}
 
 # Kubernetes API views sos takes where /etc/kubernetes/admin.conf exists (names vary by sos

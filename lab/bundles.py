@@ -161,11 +161,13 @@ CLUSTER_NODE_COMMANDS = {
 }
 
 
-def write_calicoctl_cluster_diags(labs: dict, parent: Path, logs: dict | None = None) -> Path:
+def write_calicoctl_cluster_diags(labs: dict, parent: Path, logs: dict | None = None,
+                                  cluster_files: dict | None = None) -> Path:
     """`calicoctl cluster diags` layout for several lab nodes ({node name: Lab}), as a .tar.gz.
 
     Like calicoctl, a file is written even when its command failed: it then holds the error text.
-    `logs` ({node name: text}) becomes that node's `kube-system/calico-node-<hash>.log`.
+    `logs` ({node name: text}) becomes that node's `kube-system/calico-node-<hash>.log`;
+    `cluster_files` ({path under the bundle: text}) adds cluster-level files such as CRD listings.
     """
     top = f"calico-diagnostics-{time.strftime('%Y%m%d_%H%M%S')}"
     root = Path(parent) / top
@@ -174,6 +176,9 @@ def write_calicoctl_cluster_diags(labs: dict, parent: Path, logs: dict | None = 
     (root / "cluster" / "version.yaml").write_text(
         "clientVersion:\n  gitVersion: v1.30.4\n  major: \"1\"\n  minor: \"30\"\n"
         "serverVersion:\n  gitVersion: v1.30.4\n  major: \"1\"\n  minor: \"30\"\n")
+    for relpath, text in (cluster_files or {}).items():
+        (root / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (root / relpath).write_text(text)
     for node, lab in labs.items():
         node_dir = root / "nodes" / node
         node_dir.mkdir(parents=True)

@@ -17,6 +17,7 @@ cut off mid-line yields the complete records before the cut.
   kube       parse_kubectl_version, parse_kubelet_version, parse_kubectl_pods, parse_kubectl_nodes,
              parse_crictl_ps, parse_crictl_images, calico_version_from_images -> versions, components
   cni        parse_cni_conflist                                 -> settings
+  calico_resources parse_ippools                                -> settings (ippool/<name>)
   ipset      parse_ipset_list                                   -> sets and ipset errors
   logs       parse_cri_log, parse_calico_line, parse_journal, parse_dmesg, classify,
              log_events_from_file                               -> log_events
