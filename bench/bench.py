@@ -64,8 +64,9 @@ def make_dump(pods):
     def rule(target, match="", goto=False, comments=()):
         nonlocal save_line
         save_line += 1
-        return {"target": target, "goto": goto, "match": match, "comments": list(comments), "packets": 10,
-                "bytes": 840, "source": f"{src}/iptables-legacy-save_-c:{save_line}"}
+        packets = 0 if target == "DROP" else 10  # a healthy node: traffic flows, nothing is dropped
+        return {"target": target, "goto": goto, "match": match, "comments": list(comments), "packets": packets,
+                "bytes": packets * 84, "source": f"{src}/iptables-legacy-save_-c:{save_line}"}
 
     chains["FORWARD"] = [rule("cali-FORWARD", comments=["cali:wUHhoiAYhphO9Mso"]),
                          rule("KUBE-FORWARD"),

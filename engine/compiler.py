@@ -38,9 +38,17 @@ class Firing:
     rule_id: str
     kind: str  # "main", "support" or "derive"
     key: tuple  # fact ids of the `when` patterns: ties supports to their main firing
-    bindings: dict  # `as` name -> fact fields
+    facts: dict  # `as` name -> the experta fact
     variables: dict = field(default_factory=dict)
     support_index: int = None
+    _bindings: dict = field(default=None, repr=False)
+
+    @property
+    def bindings(self):
+        """`as` name -> fact fields as plain Python values; built only for firings a report shows."""
+        if self._bindings is None:
+            self._bindings = {name: fact_fields(fact) for name, fact in self.facts.items()}
+        return self._bindings
 
 
 def fact_fields(fact):
@@ -155,7 +163,7 @@ def _recorder(rule, kind, support_index=None):
             kind_fired = kind
         self.firings.append(Firing(
             rule.id, kind_fired, key,
-            bindings={n: fact_fields(context[n]) for n in context if isinstance(context[n], Fact)},
+            facts={n: context[n] for n in context if isinstance(context[n], Fact)},
             variables={n: _thaw(v) for n, v in context.items() if not isinstance(v, Fact)},
             support_index=support_index))
     fire.__name__ = f"{rule.id}_{kind}{'' if support_index is None else support_index}"
