@@ -5,7 +5,6 @@ from importlib import resources
 
 from jinja2 import Environment, StrictUndefined
 
-FORMATS = ("text", "json", "markdown", "html")
 _LAYOUTS = {"text": "text.j2", "markdown": "markdown.j2", "html": "html.j2"}
 
 

@@ -233,13 +233,12 @@ class FactBuilder:
             values["shared_ips"] = [f"{ip} also on {other}" for ip in values["pod_ips"]
                                     for other in self.ip_holders.get(ip, ()) if other != name]
             if index is not None:
-                misrouted = [f"{ip} dev {r['dev']}" for ip in values["pod_ips"]
-                             for r in index.host_routes.get(ip, ()) if r["dev"] != name]
-                values["misrouted"] = misrouted
-                values["route_elsewhere"] = bool(misrouted)
-                if misrouted:
-                    sources["misrouted"] = sources["route_elsewhere"] = next(
-                        r["source"] for ip in values["pod_ips"] for r in index.host_routes.get(ip, ()) if r["dev"] != name)
+                elsewhere = [(ip, r) for ip in values["pod_ips"] for r in index.host_routes.get(ip, ())
+                             if r["dev"] != name]
+                values["misrouted"] = [f"{ip} dev {r['dev']}" for ip, r in elsewhere]
+                values["route_elsewhere"] = bool(elsewhere)
+                if elsewhere:
+                    sources["misrouted"] = sources["route_elsewhere"] = elsewhere[0][1]["source"]
         elif pods_collected and index is not None:
             values["route_elsewhere"] = False  # pod side read, no pod behind this veth: nothing to misroute
         self.add("WorkloadPlumbing", iface["source"], sources, **values)

@@ -2,9 +2,6 @@
 
 import ipaddress
 
-MAIN_TABLES = ("main", "local", "default")
-
-
 def host_ip(dst):
     """'198.18.0.5/32' or '198.18.0.5' -> '198.18.0.5'; wider prefixes and 'default' -> None."""
     if dst == "default":

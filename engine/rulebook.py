@@ -79,9 +79,6 @@ class RuleSpec:
     def bound_names(self):
         return [pattern_name(p, i) for i, p in enumerate(self.when)]
 
-    def fact_types(self):
-        return [p["fact"] for p in self.when] + [p["fact"] for p in self.unless]
-
 
 def pattern_name(pattern, index, prefix="_w"):
     return pattern.get("as") or f"{prefix}{index}"
@@ -113,7 +110,6 @@ class Rulebook:
 
     def __init__(self, rules, template_dirs):
         self.rules = rules
-        self.by_id = {r.id: r for r in rules}
         self.template_dirs = template_dirs
         self.derived_types = {r.derive["fact"]: tuple(r.derive["fields"]) for r in rules if r.derive}
 

@@ -15,7 +15,6 @@ from calirules.facts_collectors.dump import API_VERSION, KIND
 from calirules.facts_collectors.parsers import (calico_resources, cni, conntrack, iproute, iptables, kube, logs, modules, nft, sysctl,
                                                 system)
 
-CALICO_NODE_NAMESPACES = ("calico-system", "kube-system")
 
 
 class BundleReader:
@@ -258,12 +257,16 @@ class BundleReader:
             if field in parsed:
                 result[field] = parsed[field]
                 sources[field] = parsed.get("source") or f"{path}:1"
-        path, text = self.first("conntrack_-S")
-        if text:
-            parsed = conntrack.parse_conntrack_S(text, path)
+        # Per-CPU counters: conntrack-tools' `conntrack -S`, else the kernel's own table in
+        # /proc/net/stat/nf_conntrack (sos copies /proc/net whether or not conntrack-tools exist).
+        for spec_name, parse in (("conntrack_-S", conntrack.parse_conntrack_S),
+                                 ("/proc/net/stat/nf_conntrack", conntrack.parse_proc_net_stat_nf_conntrack)):
+            path, text = self.first(spec_name)
+            parsed = parse(text, path) if text else {}
             if parsed.get("stats"):
-                result["stats"] = parsed["stats"]
+                result["stats"] = {k: v for k, v in parsed["stats"].items() if isinstance(v, int) and v >= 0}
                 sources["stats"] = parsed["source"]
+                break
         if not result:
             self.lack("conntrack", "/proc/sys/net/netfilter/nf_conntrack_count")
             return None

@@ -70,6 +70,7 @@ SPECS = {s.name: s for s in (
     # marker that proc/net was read at all: together they tell "legacy empty" from "not collected".
     _file("/proc/net/ip_tables_names", in_netns=True),
     _file("/proc/net/dev", in_netns=True),
+    _file("/proc/net/stat/nf_conntrack", in_netns=True),
     _file("/proc/sys/net/netfilter/nf_conntrack_count", in_netns=True),
     _file("/proc/sys/net/netfilter/nf_conntrack_max", in_netns=True),
     _cmd("conntrack -S", plugin="conntrack", needs_module="nf_conntrack_netlink"),
@@ -122,7 +123,6 @@ LOG_TAIL_BYTES = 16 * 1024 * 1024  # the newest 16 MiB of each log: what explain
 
 # What sos itself has for iptables (no host iptables-save; firewall_tables plugin).
 SOS_IPTABLES_LIST = "sos_commands/firewall_tables/iptables_-vnxL"
-SOS_IPTABLES_TABLE_LIST = "sos_commands/firewall_tables/iptables_-t_{table}_-nvL"
 
 # calicoctl node diags keeps `iptables-save -c` of whatever `iptables` is on the node.
 CALICOCTL_IPTABLES = "ipv4_tables"

@@ -99,3 +99,12 @@ def test_cluster_diags_are_refused_clearly(tmp_path):
 def test_missing_bundle_path():
     with pytest.raises(InputError):
         open_source("/nonexistent/sosreport.tar.xz")
+
+
+def test_conntrack_counters_from_proc_net_stat_without_conntrack_tools(sosreport):
+    target = sosreport / "proc/net/stat/nf_conntrack"
+    target.parent.mkdir(parents=True)
+    shutil.copy(RAW / "proc/net/stat/nf_conntrack", target)
+    dump = read_bundle(DirectorySource(sosreport))
+    assert dump["conntrack"]["sources"]["stats"].startswith("proc/net/stat/nf_conntrack:")
+    assert "insert_failed" in dump["conntrack"]["stats"]
