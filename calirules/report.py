@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 from calirules import __version__, templating
 from calirules.engine.ranking import FOUND_THRESHOLD
+from calirules.engine.rulebook import catalog
 
 REPORT_SCHEMA = "calirules/report/v1"
 MAX_FIRINGS_SHOWN = 20  # per rule; a 1,000-pod node with proxy_arp off everywhere stays readable
@@ -175,3 +176,18 @@ def _evidence(env, rule, item, firing, context):
 
 def _fact_type_of(rule, bind):
     return next((p["fact"] for p in rule.when if p.get("as") == bind), bind)
+
+
+def build_explanation(cause_id, diagnosis, dump, rulebook, facts, firings):
+    """The --explain document for one cause, with support and counter-evidence texts rendered."""
+    from calirules.engine.explain import explain
+    env = templating.rule_environment(rulebook.template_dirs)
+    base = _base_context(dump, diagnosis.symptom)
+
+    def render(text, firing):
+        return templating.render_inline(env, text, _firing_context(base, firing), f"explain {cause_id}")
+
+    doc = explain(cause_id, diagnosis, rulebook, facts, firings, render)
+    doc["node"] = dump["node"]["hostname"]
+    doc["title"] = catalog()[cause_id].title
+    return doc
