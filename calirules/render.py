@@ -31,11 +31,13 @@ def verdict_line(report):
         roots = [c for c in found if not c.get("caused_by")]
         anomalies = report.get("anomalies", ())
         explained = sum(1 for a in anomalies if a["explained_by"])
+        they = "they explain" if len(roots) > 1 else "it explains"
+        mechanisms = len(found) - len(roots)
         text = (f"Verdict: found: {len(roots)} root cause{'s' * (len(roots) != 1)}"
-                f"{f' (+{len(found) - len(roots)} mechanism' + 's' * (len(found) - len(roots) != 1) + ' they explain)' if len(found) > len(roots) else ''}"
-                f" at confidence >= {threshold}")
+                + (f" (+{mechanisms} mechanism{'s' * (mechanisms != 1)} {they})" if mechanisms else "")
+                + f" at confidence >= {threshold}")
         if anomalies:
-            text += f"; {'they explain' if len(found) > 1 else 'it explains'} {explained} of {len(anomalies)} anomalies"
+            text += f"; {they} {explained} of {len(anomalies)} anomalies"
         return text
     if verdict == "inconclusive":
         gaps = [m["what"] for m in report["missing_evidence"] if m.get("section") in ("sysctls", "interfaces", "routes",
