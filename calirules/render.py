@@ -112,6 +112,8 @@ def render_explanation(doc, fmt):
             out.extend(f"      {step}" for step in steps)
         if rule.get("firing_count", 0) > len(rule.get("firings", ())):
             out.append(f"  ... {rule['firing_count'] - len(rule['firings'])} more firings")
+        for item in rule.get("against_not_matched", ()):
+            out.append(f"  counter-evidence not found (would weigh {item['weight']}): {item['says']}")
         if "confidence" in rule:
             out.append(f"  rule score (best firing): {rule['confidence']:.4f}")
     combination = doc.get("combination")

@@ -17,6 +17,7 @@ from calirules.engine import compiler, ranking
 from calirules.engine.facts import FACT_TYPES
 
 _VAR = re.compile(r"^\$([a-z_][a-z0-9_]*)$")
+_TEMPLATE_PART = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")  # no fact to render an unmatched item with
 
 
 def field_test(constraint, value):
@@ -138,6 +139,9 @@ def explain(cause_id, diagnosis, rulebook, facts, firings=(), render=None):
                             if unmatched else "the `when` patterns matched, but not on the same values of their "
                                               "shared variables")
         else:
+            applied = {id(item) for score in result.scores for item, _ in score.against}
+            entry["against_not_matched"] = [{"says": _TEMPLATE_PART.sub("...", item["says"]), "weight": item["weight"]}
+                                            for item in rule.against if id(item) not in applied]
             entry.update(status="fired", confidence=result.confidence,
                          missing_assumptions=[a["section"] for a in result.missing_assumptions],
                          firings=[_score(s, render) for s in result.scores[:20]], firing_count=len(result.scores))
