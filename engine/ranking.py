@@ -246,14 +246,32 @@ def covers(link, root_firing, mechanism_firing):
     return not root_backends or not mech_backends or bool(root_backends & mech_backends)
 
 
+def _covered(link, root_firings, mechanism_firings):
+    """The mechanism's firings some root firing covers: one pass over each side (a node with
+    1,000 pods may have 1,000 firings on both), same answer as `covers` over every pair."""
+    if link.scope == "node":
+        return list(mechanism_firings)
+    index = 0 if link.scope == "interface" else 1
+    subjects = [firing_subjects(f)[index] for f in root_firings]
+    if any(not s for s in subjects):
+        everything = True  # a root firing that names no interface/backend covers them all
+    else:
+        everything, union = False, set().union(*subjects)
+    covered = []
+    for firing in mechanism_firings:
+        mine = firing_subjects(firing)[index]
+        if everything or (index == 1 and not mine) or mine & union:
+            covered.append(firing)
+    return covered
+
+
 def _apply_links(links, findings):
     """Mark mechanisms explained by found roots; a root inherits the symptom of found mechanisms."""
     for link in links:
         root, mechanism = findings.get(link.root), findings.get(link.mechanism)
         if root is None or mechanism is None or root.raw_confidence < FOUND_THRESHOLD:
             continue
-        root_firings = root.firings
-        covered = [m for m in mechanism.firings if any(covers(link, r, m) for r in root_firings)]
+        covered = _covered(link, root.firings, mechanism.firings)
         if not covered:
             continue
         cover = Cover(link.root, link, covered)

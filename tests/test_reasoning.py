@@ -235,3 +235,27 @@ def test_of_narrows_the_bound_fact(tmp_path):
     dump["sysctls"] = [s for s in dump["sysctls"] if s["key"] != "net.ipv4.conf.calif0e1d2c3b4a.forwarding"]
     found = next(f for f in run(normalise(dump), book).findings if f.cause.id == "proxy-arp-disabled")
     assert next(r for r in found.results if r.rule.id == "my-rule").confidence == pytest.approx(0.8)
+
+
+def _firing(**fields):
+    from calirules.engine.compiler import Firing
+    return Firing("r", "main", (), facts={"x": fields})
+
+
+@pytest.mark.parametrize("scope,root,mechanism,covered", [
+    ("interface", {"message": "device (cali83dbd022cd5): state change"}, {"iface": "cali83dbd022cd5"}, True),
+    ("interface", {"message": "device (cali83dbd022cd5): state change"}, {"iface": "calif0e1d2c3b4a"}, False),
+    ("interface", {"message": "NetworkManager started"}, {"iface": "calif0e1d2c3b4a"}, True),  # node-wide root
+    ("interface", {"misrouted": ["198.18.8.11 dev cali0d4884f7488"]}, {"iface": "cali0d4884f7488"}, True),
+    ("interface", {"message": "calico-node is not ready; cali-FORWARD"}, {"iface": "cali0d4884f7488"}, True),
+    ("backend", {"backend": "nft"}, {"backend": "nft"}, True),
+    ("backend", {"backend": "nft"}, {"backend": "legacy"}, False),
+    ("node", {"backend": "nft"}, {"iface": "cali0d4884f7488"}, True),
+])
+def test_link_scope_decides_what_a_root_covers(scope, root, mechanism, covered):
+    from calirules.engine.ranking import _covered, covers
+    from calirules.engine.rulebook import Link
+    link = Link("a", "b", scope)
+    root_firing, mechanism_firing = _firing(**root), _firing(**mechanism)
+    assert covers(link, root_firing, mechanism_firing) is covered
+    assert bool(_covered(link, [root_firing], [mechanism_firing])) is covered
