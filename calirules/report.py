@@ -74,15 +74,17 @@ def _cause(finding, env, base):
                 evidence.append(_evidence(env, rule, item, firing, context))
         if len(result.firings) > MAX_FIRINGS_SHOWN:
             evidence.append({"rule": rule.id, "fact": None, "value": None, "source": None,
-                             "text": f"... and {len(result.firings) - MAX_FIRINGS_SHOWN} more like these"})
+                             "text": f"... and {len(result.firings) - MAX_FIRINGS_SHOWN} more like these",
+                             "basis": "observed"})
         for item, firing in result.supports:
             bound = firing.bindings.get(item.get("as") or f"_s{rule.support.index(item)}", {})
             evidence.append({"rule": rule.id, "fact": item["fact"], "value": None,
-                             "source": bound.get("source"), "text": item["says"], "supporting": True})
+                             "source": bound.get("source"), "text": item["says"], "basis": "observed",
+                             "supporting": True})
         for assumption in result.missing_assumptions:
             evidence.append({"rule": rule.id, "fact": None, "value": None, "source": None,
                              "text": f"not collected: {assumption['section']} ({assumption['why']})",
-                             "missing": True})
+                             "basis": "observed", "missing": True})
         if rule.remediation and rule.remediation not in seen_templates:
             seen_templates.add(rule.remediation)
             context = dict(base, firings=[_firing_context(base, f) for f in result.firings],
@@ -121,7 +123,8 @@ def _evidence(env, rule, item, firing, context):
         first = next(iter(firing.bindings.values()), {})
         source = first.get("source")
     text = templating.render_inline(env, item["text"], context, f"rule {rule.id} evidence")
-    return {"rule": rule.id, "fact": fact_name, "value": value, "source": source, "text": text}
+    return {"rule": rule.id, "fact": fact_name, "value": value, "source": source, "text": text,
+            "basis": item.get("basis", "observed")}
 
 
 def _fact_type_of(rule, bind):

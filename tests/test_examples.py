@@ -106,3 +106,32 @@ def test_output_file_is_written_and_stdout_stays_empty(tmp_path):
     code, out, err = run_cli("diagnose", "--facts", EXAMPLES / "healthy.yaml", "--format", "json", "-o", target)
     assert code == 0 and out == "" and err == ""
     assert json.loads(target.read_text())["node"] == load("healthy.yaml")["node"]["hostname"]
+
+
+def test_every_evidence_item_says_observed_or_inferred():
+    for path in CAUSE_EXAMPLES:
+        _, report, _ = diagnose_json(path)
+        for cause in report["causes"]:
+            assert {e.get("basis") for e in cause["evidence"]} <= {"observed", "inferred"}, (path, cause["id"])
+            assert all("basis" in e for e in cause["evidence"]), (path, cause["id"])
+
+
+def test_inferred_evidence_is_labelled_in_every_format(tmp_path):
+    """A rule may mark an evidence item `basis: inferred`; the report keeps it and says so."""
+    import yaml
+    from helpers import REPO
+    doc = yaml.safe_load((REPO / "rules/ip-forwarding-disabled.yaml").read_text())
+    rule = doc["rules"][0]
+    rule["id"] = "ip-forwarding-disabled-inferred-copy"
+    rule["evidence"] = [dict(item, basis="inferred") for item in rule["evidence"]]
+    doc["rules"] = [rule]
+    (tmp_path / "copy.yaml").write_text(yaml.safe_dump(doc))
+    _, report, err = diagnose_json(EXAMPLES / "ip-forwarding-disabled.yaml", "--rules-dir", tmp_path)
+    firing = [e for c in report["causes"] for e in c["evidence"] if e.get("rule") == rule["id"]]
+    assert firing and all(e["basis"] == "inferred" for e in firing), err
+    others = [e for c in report["causes"] for e in c["evidence"] if e.get("rule") != rule["id"]]
+    assert others and all(e["basis"] == "observed" for e in others)
+    for fmt, label in (("text", "(inferred) "), ("markdown", "*(inferred)* "), ("html", "<em>(inferred)</em> ")):
+        code, out, err = run_cli("diagnose", "--facts", EXAMPLES / "ip-forwarding-disabled.yaml",
+                                 "--rules-dir", tmp_path, "--format", fmt)
+        assert code == 1 and label in out, (fmt, err)
