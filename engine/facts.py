@@ -89,8 +89,10 @@ FACT_TYPES = {t.name: t for t in (
     FactType("Module", ("name", "state"), "kernel_modules", doc="A loaded or built-in kernel module."),
     FactType("Conntrack", ("count", "max", "usage", "insert_failed", "drop", "early_drop", "invalid"),
              "conntrack", doc="Conntrack table fill (usage = count/max) and summed per-CPU counters."),
-    FactType("Component", ("name", "ready", "status", "restarts", "message"), "components",
-             doc="A Calico/Kubernetes component on the node, e.g. calico-node readiness."),
+    FactType("Component", ("name", "ready", "status", "restarts", "message", "age", "age_seconds",
+                           "last_restart_seconds"), "components",
+             doc="A Calico/Kubernetes component on the node, e.g. calico-node readiness, pod age (as printed "
+                 "and in seconds) and seconds since its last restart (None if never restarted or not shown)."),
     FactType("Setting", ("component", "key", "value"), "settings",
              doc="A configuration value, e.g. felix IptablesBackend."),
     FactType("IpPool", ("name", "cidr", "nat_outgoing", "ipip_mode", "vxlan_mode", "disabled", "node_ip",
@@ -383,7 +385,9 @@ class FactBuilder:
                      early_drop=stats.get("early_drop"), invalid=stats.get("invalid"))
         for item in self.dump.get("components") or ():
             self.add("Component", item["source"], name=item["name"], ready=item.get("ready"),
-                     status=item.get("status"), restarts=item.get("restarts"), message=item.get("message"))
+                     status=item.get("status"), restarts=item.get("restarts"), message=item.get("message"),
+                     age=item.get("age"), age_seconds=item.get("age_seconds"),
+                     last_restart_seconds=item.get("last_restart_seconds"))
         for item in self.dump.get("settings") or ():
             self.add("Setting", item["source"], component=item["component"], key=item["key"], value=item["value"])
         self._ip_pools()
