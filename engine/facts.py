@@ -390,12 +390,18 @@ class FactBuilder:
         if warning:
             signs += 1
             sources["legacy_warning"] = warning[1]
+        else:  # no line proves an absence: name what was searched
+            sources["legacy_warning"] = ", ".join(b["source"] for b in dump_backends) + " (no such warning)"
         legacy_tables = self.dump.get("legacy_tables")
         if legacy_tables is not None:
             values["legacy_tables"] = [t["table"] for t in legacy_tables]
             if legacy_tables:
                 signs += 1
                 sources["legacy_tables"] = legacy_tables[0]["source"]
+            else:
+                sources["legacy_tables"] = "proc/net/ip_tables_names (empty or absent)"
+        else:
+            sources["legacy_tables"] = "proc/net/ip_tables_names (not collected)"
         modules = self.dump.get("kernel_modules")
         if modules is not None:
             loaded = [m for m in modules if m["name"] in LEGACY_IPTABLES_MODULES and m.get("state", "loaded") == "loaded"]
@@ -403,6 +409,11 @@ class FactBuilder:
             if loaded:
                 signs += 1
                 sources["legacy_modules"] = loaded[0]["source"]
+            else:
+                sources["legacy_modules"] = (modules[0]["source"].rsplit(":", 1)[0] if modules else "proc/modules") + \
+                    " (no ip_tables/iptable_* module)"
+        else:
+            sources["legacy_modules"] = "proc/modules, lsmod (not collected)"
         values["legacy_signs"] = signs
         sources["legacy_signs"] = next((sources[k] for k in ("legacy_warning", "legacy_tables", "legacy_modules")
                                         if k in sources), None)
@@ -419,6 +430,8 @@ class FactBuilder:
                 for warning, source in _warnings(backend):
                     if "iptables-legacy tables present" in warning and source.startswith(HOST_IPTABLES_LISTINGS):
                         values["host_iptables"], sources["host_iptables"] = "nf_tables", source
+        if "host_iptables" not in values:
+            sources["host_iptables"] = "iptables -V (not collected)"
         calico = found.get("calico")
         expected = None
         if calico:

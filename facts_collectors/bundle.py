@@ -221,7 +221,12 @@ class BundleReader:
             listed = {c["name"] for t in parsed["tables"] for c in t["chains"]}
             # sos lists whatever `iptables` is. Without an nft ruleset (nft skipped or failed) that
             # is legacy; with one, it is legacy only if it shows chains nft's `table ip filter` lacks.
-            if nft_filter_chains is None or (nft_filter_chains and listed != nft_filter_chains):
+            # The listing always shows INPUT/FORWARD/OUTPUT, nft only the base chains iptables-nft
+            # created; and only iptables-nft warns that legacy tables are present.
+            builtin = {"INPUT", "FORWARD", "OUTPUT"}
+            nft_view = any("iptables-legacy tables present" in w for w in parsed["warnings"]) or \
+                bool(nft_filter_chains) and listed - builtin == nft_filter_chains - builtin
+            if nft_filter_chains is None or (nft_filter_chains and not nft_view):
                 backends["legacy"] = {"backend": "legacy", "source": specs.SOS_IPTABLES_LIST,
                                       "warnings": parsed.get("warnings", []), "tables": parsed["tables"],
                                       **_warning_sources(parsed)}
