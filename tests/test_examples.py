@@ -204,5 +204,8 @@ def test_guide_case_carries_the_guides_facts():
 @pytest.mark.xfail(reason="needs issue 7 counter-evidence", strict=False)
 @pytest.mark.parametrize("path", [GUIDE_PLAIN, GUIDE_EXTRAS], ids=["plain", "extras"])
 def test_guide_case_top_two_are_version_skew_and_the_backend_split(path):
+    """The two causes to act on; a mechanism a found root explains (calico-chains-missing under
+    the backend split, listed right after it once causal links exist) is not one of them."""
     _, report, _ = diagnose_json(path)
-    assert {c["id"] for c in report["causes"][:2]} == {"version-skew", "iptables-backend-mismatch"}
+    roots = [c["id"] for c in report["causes"] if c["found"] and not c.get("caused_by")]
+    assert set(roots[:2]) == {"version-skew", "iptables-backend-mismatch"}, roots
