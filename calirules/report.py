@@ -112,7 +112,8 @@ def _cause(finding, env, base, anomalies):
             evidence.extend(items)
         if len(result.firings) > MAX_FIRINGS_SHOWN:
             evidence.append({"rule": rule.id, "fact": None, "value": None, "source": None,
-                             "text": f"... and {len(result.firings) - MAX_FIRINGS_SHOWN} more like these"})
+                             "text": f"... and {len(result.firings) - MAX_FIRINGS_SHOWN} more like these",
+                             "basis": "observed"})
         for kind, pairs, items in (("supporting", result.supports, rule.support),
                                    ("against", result.against, rule.against)):
             prefix = "_s" if kind == "supporting" else "_a"
@@ -122,14 +123,14 @@ def _cause(finding, env, base, anomalies):
                 context = _firing_context(base, firing)
                 text = templating.render_inline(env, item["says"], context, f"rule {rule.id} {kind}")
                 entry = {"rule": rule.id, "fact": item["fact"], "value": None, "source": bound.get("source"),
-                         "text": text, kind: True}
+                         "text": text, "basis": item.get("basis", "observed"), kind: True}
                 if kind == "against":
                     entry["weight"] = item["weight"]
                 evidence.append(entry)
         for assumption in result.missing_assumptions:
             evidence.append({"rule": rule.id, "fact": None, "value": None, "source": None,
                              "text": f"not collected: {assumption['section']} ({assumption['why']})",
-                             "missing": True})
+                             "basis": "observed", "missing": True})
         if rule.remediation and rule.remediation not in seen_templates:
             seen_templates.add(rule.remediation)
             context = dict(base, firings=[_firing_context(base, f) for f in result.firings],
@@ -171,7 +172,8 @@ def _evidence(env, rule, item, firing, context):
         first = next(iter(firing.bindings.values()), {})
         source = first.get("source")
     text = templating.render_inline(env, item["text"], context, f"rule {rule.id} evidence")
-    return {"rule": rule.id, "fact": fact_name, "value": value, "source": source, "text": text}
+    return {"rule": rule.id, "fact": fact_name, "value": value, "source": source, "text": text,
+            "basis": item.get("basis", "observed")}
 
 
 def _fact_type_of(rule, bind):

@@ -14,11 +14,16 @@ Provenance travels in two extra fields: `source` (one place) and `sources` (per 
 import re
 from dataclasses import dataclass, field
 
-from calirules.engine import compat_matrix, netfilter, versions
+from calirules.engine import compat_matrix, felix_backend, netfilter, versions
 from calirules.engine.routing import RouteIndex, host_ip, ip_in
 
 WORKLOAD_PREFIX = "cali"
 POD_GATEWAY = "169.254.1.1"
+# Modules only the legacy (x_tables) iptables backend loads: their presence means legacy tables.
+LEGACY_IPTABLES_MODULES = {"ip_tables", "iptable_filter", "iptable_nat", "iptable_mangle", "iptable_raw",
+                           "iptable_security"}
+# Listings of whatever `iptables` is on the host: sos's `iptables -vnxL`, calicoctl diags' ipv4_tables.
+HOST_IPTABLES_LISTINGS = ("sos_commands/firewall_tables/iptables_", "ipv4_tables")
 BUILTIN_CHAINS = {"INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"}
 # Per-endpoint and per-policy chains are folded into WorkloadPlumbing / Netfilter counts.
 _PER_ENDPOINT_CHAIN = re.compile(r"^cali-(tw|fw|sm|pi|po|pri|pro|th|fh|thfw|fhfw)-")
@@ -86,11 +91,31 @@ FACT_TYPES = {t.name: t for t in (
              doc="A built-in chain or a top-level cali- chain. blocks_before_calico counts DROP/REJECT rules "
                  "placed ahead of the point where Calico accepts (its mark ACCEPT; all of them when Calico "
                  "has no accept in this chain)."),
+    FactType("IptablesBackends",
+             ("backends_read", "legacy_read", "nft_read", "calico_backend", "legacy_warning", "legacy_tables",
+              "legacy_modules", "legacy_signs", "host_iptables", "calico_version", "felix_default", "felix_setting",
+              "felix_log", "felix_expected", "nft_calico_chains", "nft_kube_chains", "nft_docker_chains",
+              "nft_forward_policy", "nft_forward_drop", "nft_foreign"),
+             "netfilter",
+             {"legacy_tables": "legacy_tables", "legacy_modules": "kernel_modules", "host_iptables": "versions",
+              "calico_version": "versions", "felix_default": "versions", "felix_setting": "settings",
+              "felix_log": "log_events"},
+             doc="The node's iptables backends as a whole, for when one was not read (a plain sosreport): which "
+                 "were read and which holds cali-FORWARD (calico_backend); signs that legacy tables exist "
+                 "(legacy_warning: iptables-nft's '# Warning: iptables-legacy tables present'; legacy_tables: "
+                 "/proc/net/ip_tables_names; legacy_modules: ip_tables/iptable_* loaded; legacy_signs: how many "
+                 "of the three); the host's `iptables` (host_iptables: nf_tables/legacy); the backend Felix "
+                 "should program (felix_default for this Calico release from engine/data, felix_setting, "
+                 "felix_log, felix_expected: legacy/nft, None when auto or unknown); and the nft side: "
+                 "Calico/KUBE-/DOCKER chains, FORWARD policy, nft_forward_drop (policy DROP and no jump to "
+                 "Calico), nft_foreign (KUBE-/DOCKER chains or that DROP: another agent programs nft)."),
     FactType("Module", ("name", "state"), "kernel_modules", doc="A loaded or built-in kernel module."),
     FactType("Conntrack", ("count", "max", "usage", "insert_failed", "drop", "early_drop", "invalid"),
              "conntrack", doc="Conntrack table fill (usage = count/max) and summed per-CPU counters."),
-    FactType("Component", ("name", "ready", "status", "restarts", "message"), "components",
-             doc="A Calico/Kubernetes component on the node, e.g. calico-node readiness."),
+    FactType("Component", ("name", "ready", "status", "restarts", "message", "age", "age_seconds",
+                           "last_restart_seconds"), "components",
+             doc="A Calico/Kubernetes component on the node, e.g. calico-node readiness, pod age (as printed "
+                 "and in seconds) and seconds since its last restart (None if never restarted or not shown)."),
     FactType("Setting", ("component", "key", "value"), "settings",
              doc="A configuration value, e.g. felix IptablesBackend."),
     FactType("IpPool", ("name", "cidr", "nat_outgoing", "ipip_mode", "vxlan_mode", "disabled", "node_ip",
@@ -141,6 +166,7 @@ class FactBuilder:
         self._interfaces()
         self._mtu()
         self._netfilter()
+        self._iptables_backends()
         self._ip_rules()
         self._simple_sections()
         return self.out
@@ -318,6 +344,114 @@ class FactBuilder:
                                                             and not _PER_ENDPOINT_CHAIN.match(chain["name"])):
                         self._chain(name, table["name"], chain, filter_chains if table["name"] == "filter" else {})
 
+    def _iptables_backends(self):
+        """One IptablesBackends fact: what is known, observed or inferred, about both backends."""
+        dump_backends = self.dump.get("netfilter")
+        if dump_backends is None:
+            return
+        by_name = {b["backend"]: b for b in dump_backends}
+        values, sources = {}, {}
+        values["backends_read"] = sorted(by_name)
+        values["legacy_read"], values["nft_read"] = "legacy" in by_name, "nft" in by_name
+        for name, backend in by_name.items():
+            if any(c["name"] == "cali-FORWARD" for t in backend["tables"] for c in t["chains"]):
+                values["calico_backend"] = name
+                sources["calico_backend"] = backend["source"]
+        self._legacy_signs(dump_backends, values, sources)
+        self._felix_backend(values, sources)
+        nft = by_name.get("nft")
+        if nft is not None:
+            chains = [c for t in nft["tables"] for c in t["chains"]]
+            filter_chains = {c["name"]: c for t in nft["tables"] if t["name"] == "filter" for c in t["chains"]}
+            counts = {}
+            for kind, prefix in (("calico", "cali-"), ("kube", "KUBE-"), ("docker", "DOCKER")):
+                found = [c for c in chains if c["name"].startswith(prefix)]
+                counts[kind] = values[f"nft_{kind}_chains"] = len(found)
+                sources[f"nft_{kind}_chains"] = found[0]["source"] if found else nft["source"]
+            forward = filter_chains.get("FORWARD")
+            if forward is not None:
+                jumps = any((r.get("target") or "").startswith("cali-") for r in forward["rules"])
+                values["nft_forward_policy"] = forward.get("policy")
+                values["nft_forward_drop"] = forward.get("policy") == "DROP" and not jumps
+                sources["nft_forward_policy"] = sources["nft_forward_drop"] = forward["source"]
+            else:
+                values["nft_forward_drop"] = False
+            values["nft_foreign"] = bool(counts["kube"] or counts["docker"] or values["nft_forward_drop"])
+            sources["nft_foreign"] = next((sources[k] for k in ("nft_forward_drop", "nft_docker_chains",
+                                                                  "nft_kube_chains") if values.get(k)), nft["source"])
+        self.add("IptablesBackends", dump_backends[0]["source"] if dump_backends else None, sources, **values)
+
+    def _legacy_signs(self, dump_backends, values, sources):
+        """Signs that the legacy backend holds tables, whether or not it was listed."""
+        signs = 0
+        warning = next(((w, src) for b in dump_backends for w, src in _warnings(b)
+                        if "iptables-legacy tables present" in w), None)
+        values["legacy_warning"] = warning is not None
+        if warning:
+            signs += 1
+            sources["legacy_warning"] = warning[1]
+        else:  # no line proves an absence: name what was searched
+            sources["legacy_warning"] = ", ".join(b["source"] for b in dump_backends) + " (no such warning)"
+        legacy_tables = self.dump.get("legacy_tables")
+        if legacy_tables is not None:
+            values["legacy_tables"] = [t["table"] for t in legacy_tables]
+            if legacy_tables:
+                signs += 1
+                sources["legacy_tables"] = legacy_tables[0]["source"]
+            else:
+                sources["legacy_tables"] = "proc/net/ip_tables_names (empty or absent)"
+        else:
+            sources["legacy_tables"] = "proc/net/ip_tables_names (not collected)"
+        modules = self.dump.get("kernel_modules")
+        if modules is not None:
+            loaded = [m for m in modules if m["name"] in LEGACY_IPTABLES_MODULES and m.get("state", "loaded") == "loaded"]
+            values["legacy_modules"] = [m["name"] for m in loaded]
+            if loaded:
+                signs += 1
+                sources["legacy_modules"] = loaded[0]["source"]
+            else:
+                sources["legacy_modules"] = (modules[0]["source"].rsplit(":", 1)[0] if modules else "proc/modules") + \
+                    " (no ip_tables/iptable_* module)"
+        else:
+            sources["legacy_modules"] = "proc/modules, lsmod (not collected)"
+        values["legacy_signs"] = signs
+        sources["legacy_signs"] = next((sources[k] for k in ("legacy_warning", "legacy_tables", "legacy_modules")
+                                        if k in sources), None)
+
+    def _felix_backend(self, values, sources):
+        """The host's iptables mode and the backend Felix should use (setting, log, release default)."""
+        found = {v["component"]: v for v in self.dump.get("versions") or ()}
+        iptables_version = found.get("iptables")
+        if iptables_version and iptables_version.get("detail") in ("nf_tables", "legacy"):
+            values["host_iptables"] = iptables_version["detail"]
+            sources["host_iptables"] = iptables_version["source"]
+        else:  # only iptables-nft warns about legacy tables: sos's `iptables` listing that does is nft's
+            for backend in self.dump.get("netfilter") or ():
+                for warning, source in _warnings(backend):
+                    if "iptables-legacy tables present" in warning and source.startswith(HOST_IPTABLES_LISTINGS):
+                        values["host_iptables"], sources["host_iptables"] = "nf_tables", source
+        if "host_iptables" not in values:
+            sources["host_iptables"] = "iptables -V (not collected)"
+        calico = found.get("calico")
+        expected = None
+        if calico:
+            values["calico_version"], sources["calico_version"] = calico["version"], calico["source"]
+            release = felix_backend.default_for(calico["version"])
+            if release:
+                values["felix_default"] = release["default"]
+                sources["felix_default"] = f"{calico['source']}; engine/data/felix-iptables-backend.yaml: {release['source']}"
+                expected = (release["default"], sources["felix_default"])
+        for item in self.dump.get("settings") or ():
+            if item["component"].lower() in ("felix", "calico-node") and \
+                    item["key"].lower() in ("iptablesbackend", "felix_iptablesbackend"):
+                values["felix_setting"], sources["felix_setting"] = item["value"].lower(), item["source"]
+                expected = (item["value"].lower(), item["source"])
+        for event in self.dump.get("log_events") or ():
+            if event["event"] == "felix_iptables_backend_mismatch":
+                values["felix_log"], sources["felix_log"] = event["message"], event["source"]
+        if expected and expected[0] in ("legacy", "nft"):
+            values["felix_expected"], sources["felix_expected"] = expected
+
     def _chain(self, backend, table, chain, filter_chains):
         rules = chain["rules"]
         cali_forward = filter_chains.get("cali-FORWARD")
@@ -383,7 +517,9 @@ class FactBuilder:
                      early_drop=stats.get("early_drop"), invalid=stats.get("invalid"))
         for item in self.dump.get("components") or ():
             self.add("Component", item["source"], name=item["name"], ready=item.get("ready"),
-                     status=item.get("status"), restarts=item.get("restarts"), message=item.get("message"))
+                     status=item.get("status"), restarts=item.get("restarts"), message=item.get("message"),
+                     age=item.get("age"), age_seconds=item.get("age_seconds"),
+                     last_restart_seconds=item.get("last_restart_seconds"))
         for item in self.dump.get("settings") or ():
             self.add("Setting", item["source"], component=item["component"], key=item["key"], value=item["value"])
         self._ip_pools()
@@ -403,6 +539,12 @@ class FactBuilder:
 
 def build_facts(dump, sysctl_keys=None, symptom=None):
     return FactBuilder(dump, sysctl_keys, symptom).build()
+
+
+def _warnings(backend):
+    """(warning, source) pairs of a netfilter backend; the backend's file when lines were not kept."""
+    warnings = backend.get("warnings") or []
+    return list(zip(warnings, backend.get("warning_sources") or [backend["source"]] * len(warnings)))
 
 
 def _oper_up(iface):

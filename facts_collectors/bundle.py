@@ -57,7 +57,7 @@ class BundleReader:
         for section, reader in (("versions", self._versions), ("sysctls", self._sysctls),
                                 ("interfaces", self._interfaces), ("routes", self._routes),
                                 ("ip_rules", self._ip_rules), ("netfilter", self._netfilter),
-                                ("kernel_modules", self._modules), ("conntrack", self._conntrack),
+                                ("legacy_tables", self._legacy_tables), ("kernel_modules", self._modules), ("conntrack", self._conntrack),
                                 ("pods", self._pods), ("components", self._components),
                                 ("settings", self._settings), ("log_events", self._log_events)):
             value = reader()
@@ -200,29 +200,43 @@ class BundleReader:
             if text is not None:
                 parsed = iptables.parse_iptables_save(text, path)
                 backends[backend] = {"backend": backend, "source": path, "warnings": parsed["warnings"],
-                                     "tables": parsed["tables"]}
+                                     "tables": parsed["tables"], **_warning_sources(parsed)}
         text = self.source.read_text(specs.CALICOCTL_IPTABLES)
         if text is not None:  # calicoctl node diags: `iptables-save -c` of whichever backend `iptables` is
             parsed = iptables.parse_iptables_save(text, specs.CALICOCTL_IPTABLES)
             backend = "nft" if "(nf_tables)" in text.split("\n", 1)[0] or parsed["warnings"] else "legacy"
             backends.setdefault(backend, {"backend": backend, "source": specs.CALICOCTL_IPTABLES,
-                                          "warnings": parsed["warnings"], "tables": parsed["tables"]})
+                                          "warnings": parsed["warnings"], "tables": parsed["tables"],
+                                          **_warning_sources(parsed)})
         path, text = self.first("nft_-a_list_ruleset")
         nft_filter_chains = None
         if text is not None:
             parsed = nft.parse_nft_ruleset(text, path)
             nft_filter_chains = {c["name"] for t in parsed["iptables_tables"] if t["name"] == "filter" for c in t["chains"]}
             backends.setdefault("nft", {"backend": "nft", "source": path, "warnings": parsed.get("warnings", []),
-                                        "tables": parsed["iptables_tables"]})
+                                        "tables": parsed["iptables_tables"], **_warning_sources(parsed)})
         listing = self.source.read_text(specs.SOS_IPTABLES_LIST)
         if listing is not None and "legacy" not in backends:
             parsed = iptables.parse_iptables_list(listing, specs.SOS_IPTABLES_LIST)
             listed = {c["name"] for t in parsed["tables"] for c in t["chains"]}
             # sos lists whatever `iptables` is. Without an nft ruleset (nft skipped or failed) that
             # is legacy; with one, it is legacy only if it shows chains nft's `table ip filter` lacks.
-            if nft_filter_chains is None or (nft_filter_chains and listed != nft_filter_chains):
+            # The listing always shows INPUT/FORWARD/OUTPUT, nft only the base chains iptables-nft
+            # created; and only iptables-nft warns that legacy tables are present.
+            builtin = {"INPUT", "FORWARD", "OUTPUT"}
+            nft_view = any("iptables-legacy tables present" in w for w in parsed["warnings"]) or \
+                bool(nft_filter_chains) and listed - builtin == nft_filter_chains - builtin
+            if nft_filter_chains is None or (nft_filter_chains and not nft_view):
                 backends["legacy"] = {"backend": "legacy", "source": specs.SOS_IPTABLES_LIST,
-                                      "warnings": parsed.get("warnings", []), "tables": parsed["tables"]}
+                                      "warnings": parsed.get("warnings", []), "tables": parsed["tables"],
+                                      **_warning_sources(parsed)}
+            elif "nft" in backends and parsed["warnings"]:
+                # The listing is iptables-nft's view of nft's tables; what it printed to stderr
+                # (`# Warning: iptables-legacy tables present`) is news about the legacy side.
+                nft_entry = backends["nft"]
+                nft_entry.setdefault("warning_sources", [nft_entry["source"]] * len(nft_entry["warnings"]))
+                nft_entry["warnings"] = nft_entry["warnings"] + parsed["warnings"]
+                nft_entry["warning_sources"] = nft_entry["warning_sources"] + parsed["warning_sources"]
         if "legacy" not in backends and self._legacy_iptables_absent():
             backends["legacy"] = {"backend": "legacy", "source": "proc/net/ip_tables_names", "tables": [],
                                   "warnings": ["no legacy iptables tables (proc/net/ip_tables_names lists none)"]}
@@ -233,6 +247,15 @@ class BundleReader:
         if not backends:
             return None
         return [backends[b] for b in ("legacy", "nft") if b in backends]
+
+    def _legacy_tables(self):
+        """The legacy iptables tables the kernel has (/proc/net/ip_tables_names); [] when proc/net
+        was read and the file is absent (the legacy ip_tables module is not loaded); None when
+        proc/net was not collected."""
+        path, text = self.first("/proc/net/ip_tables_names")
+        if text is not None:
+            return iptables.parse_ip_tables_names(text, path)
+        return [] if self.source.exists("proc/net/dev") else None
 
     def _legacy_iptables_absent(self):
         """True when proc/net was read and shows no legacy iptables tables."""
@@ -326,6 +349,11 @@ class BundleReader:
                 pod["neighbors"] = iproute.parse_ip_neigh(neigh_text, neigh_path)
             pods.append(pod)
         return pods or None
+
+
+def _warning_sources(parsed):
+    """`warning_sources` for a netfilter entry (file:line of each warning), when there are warnings."""
+    return {"warning_sources": parsed["warning_sources"]} if parsed.get("warnings") else {}
 
 
 def _link_pods_to_interfaces(dump, pod_peers):

@@ -66,12 +66,17 @@ class _Writer:
         return output
 
 
-def write_sosreport(lab: Lab, parent: Path, *, archive: str | None = None, extras: bool = False) -> Path:
+def write_sosreport(lab: Lab, parent: Path, *, archive: str | None = None, extras: bool = False,
+                    host_iptables: str | None = None, files: dict | None = None) -> Path:
     """Write a sosreport directory for the lab node into `parent`; optionally pack it.
 
     `archive` is None (directory), "xz", "gz", "bz2" or "tar". `extras` adds what sos's sos_extras
-    plugin runs when /etc/sos/extras.d/calico (`calirules sos-extras`) is installed.
-    Returns the directory or archive path.
+    plugin runs when /etc/sos/extras.d/calico (`calirules sos-extras`) is installed (and, with
+    `host_iptables`, its `iptables -V`). `host_iptables` ("legacy"/"nft") is the node's `iptables`
+    alternative when it differs from the backend Calico's chains are in (default: the lab's
+    backend). `files` ({bundle path: text}) adds files a namespace cannot produce (os-release,
+    kubectl output, container logs), written as the named tool writes them; they win over the
+    lab's own. Returns the directory or archive path.
     """
     host = "lab-node"
     stamp = time.strftime("%Y-%m-%d")
@@ -92,7 +97,7 @@ def write_sosreport(lab: Lab, parent: Path, *, archive: str | None = None, extra
             out.command(ns, "networking", f"ip netns exec {pod.netns} {command}", subdir=f"namespaces/{pod.netns}")
     ruleset = out.command(ns, "firewall_tables", "nft -a list ruleset")
     tables = set(re.findall(r"^table ip (\w+)", ruleset or "", re.M))
-    iptables = "iptables-legacy" if lab.backend == "legacy" else "iptables-nft"  # the node's alternative
+    iptables = "iptables-legacy" if (host_iptables or lab.backend) == "legacy" else "iptables-nft"  # the node's alternative
     for table in sorted(tables):
         out.command(ns, "firewall_tables", f"iptables -t {table} -nvL", run_as=f"{iptables} -t {table} -nvL")
     if "filter" in tables or ruleset is None:
@@ -101,11 +106,15 @@ def write_sosreport(lab: Lab, parent: Path, *, archive: str | None = None, extra
         for spec in SPECS.values():
             if spec.live_path.startswith(EXTRAS) and spec.in_netns:
                 out.command(ns, "sos_extras", " ".join(spec.command), subdir="calico")
+        if host_iptables:
+            out.command(ns, "sos_extras", "iptables -V", subdir="calico", run_as=f"{iptables} -V")
     for path, text in _proc_files(ns, "/proc/sys/net", "/proc/net").items():
         out.put(path.lstrip("/"), text)
     os_release = Path("/etc/os-release")
     if os_release.exists():
         out.put("etc/os-release", os_release.read_text())
+    for relpath, text in (files or {}).items():
+        out.put(relpath, text)
     out.put("sos_reports/manifest.json", json.dumps({
         "version": SOS_VERSION, "cmdline": "sos report --batch", "components": {"report": {"plugins": {
             plugin: {"commands": commands, "files": []} for plugin, commands in out.manifest.items()}}}}, indent=2))

@@ -108,3 +108,29 @@ def test_conntrack_counters_from_proc_net_stat_without_conntrack_tools(sosreport
     dump = read_bundle(DirectorySource(sosreport))
     assert dump["conntrack"]["sources"]["stats"].startswith("proc/net/stat/nf_conntrack:")
     assert "insert_failed" in dump["conntrack"]["stats"]
+
+
+def test_plain_sosreport_of_an_nft_host_with_calico_in_legacy(sosreport):
+    """sos's `iptables -vnxL` on a host whose `iptables` is iptables-nft lists nft's tables (with
+    INPUT/OUTPUT nft never created) and warns about legacy tables: that listing is the nft
+    backend, the legacy backend stays unread, and the warning and legacy table names are kept."""
+    from calirules.engine.facts import build_facts
+    guide = REPO / "tests" / "fixtures" / "raw" / "lab" / "guide"
+    for name, target in (("nft_-a_list_ruleset", "sos_commands/firewall_tables/nft_-a_list_ruleset"),
+                         ("iptables_-vnxL", "sos_commands/firewall_tables/iptables_-vnxL"),
+                         ("ip_tables_names", "proc/net/ip_tables_names")):
+        (sosreport / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(guide / name, sosreport / target)
+    dump = read_bundle(DirectorySource(sosreport))
+    assert [b["backend"] for b in dump["netfilter"]] == ["nft"]
+    nft = dump["netfilter"][0]
+    warning = next(i for i, w in enumerate(nft["warnings"]) if "iptables-legacy tables present" in w)
+    path, line = nft["warning_sources"][warning].rsplit(":", 1)
+    assert path == "sos_commands/firewall_tables/iptables_-vnxL"
+    assert "iptables-legacy tables present" in (guide / "iptables_-vnxL").read_text().splitlines()[int(line) - 1]
+    assert dump["legacy_tables"] == [{"table": "filter", "source": "proc/net/ip_tables_names:1"}]
+    [backends] = [f for t, f in build_facts(dump) if t == "IptablesBackends"]
+    assert (backends["legacy_read"], backends["legacy_warning"], backends["legacy_signs"]) == (False, True, 2)
+    assert (backends["host_iptables"], backends["nft_calico_chains"], backends["nft_forward_drop"]) == \
+        ("nf_tables", 0, True)
+    assert backends["nft_docker_chains"] == 4 and backends["nft_foreign"]

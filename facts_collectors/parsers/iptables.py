@@ -31,7 +31,7 @@ def parse_iptables_save(text, source):
     target options such as `--set-xmark 0x10000/0x10000` stay in it); `comments` lists every
     `--comment` value unquoted; `goto` is True for `-g`. User chains have policy None.
     """
-    result = {"tables": [], "warnings": []}
+    result = {"tables": [], "warnings": [], "warning_sources": []}
     lines, _cut = split_lines(text)
     table = None  # (table dict, {chain name: chain dict}) until COMMIT
     for lineno, raw_line in lines:
@@ -41,6 +41,7 @@ def parse_iptables_save(text, source):
         if line.startswith("#"):
             if is_warning(line):
                 result["warnings"].append(warning_text(line))
+                result["warning_sources"].append(ref(source, lineno))
             continue
         if line == "COMMIT":
             table = None
@@ -125,7 +126,7 @@ def parse_iptables_list(text, source, table="filter"):
     `comments` are the `/* ... */` texts; `goto` is True when the line carries `[goto]`.
     Counters abbreviated as K/M/G/T are expanded to integers (123K -> 123000).
     """
-    result = {"tables": [], "warnings": []}
+    result = {"tables": [], "warnings": [], "warning_sources": []}
     chains = []
     lines, _cut = split_lines(text)
     chain, columns = None, None
@@ -133,6 +134,7 @@ def parse_iptables_list(text, source, table="filter"):
         if line.startswith("#"):
             if is_warning(line):
                 result["warnings"].append(warning_text(line))
+                result["warning_sources"].append(ref(source, lineno))
             continue
         header = _CHAIN_HEADER.match(line)
         if header:
@@ -195,3 +197,23 @@ def _listed_rule(line, columns, source):
     goto = _GOTO_MARK in trailing_words
     match = " ".join(fixed + [word for word in trailing_words if word != _GOTO_MARK])
     return new_rule(target, goto, match, comments, source, packets, bytes_)
+
+
+# Legacy x_tables table names (net/netfilter/x_tables.c lists one per line; only tables some
+# rule or module has instantiated: filter, nat, mangle, raw, security).
+_TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def parse_ip_tables_names(text, source):
+    """`/proc/net/ip_tables_names` -> [{table, source}]: the legacy iptables tables the kernel has.
+
+    The file exists only while the legacy `ip_tables` module is loaded; an empty file means the
+    module is there but no legacy table was created. Lines that are not a table name are skipped.
+    """
+    tables = []
+    lines, _cut = split_lines(text)
+    for lineno, line in lines:
+        name = line.strip()
+        if _TABLE_NAME.match(name) and name not in {t["table"] for t in tables}:
+            tables.append({"table": name, "source": ref(source, lineno)})
+    return tables

@@ -171,6 +171,21 @@ def pod_component(pod_name):
     return None
 
 
+# kubectl prints ages with apimachinery's HumanDuration: `47s`, `5m30s`, `2h13m`, `5d`, `3d4h`,
+# `2y15d` (`<invalid>` for a clock in the future, `<unknown>` without a timestamp).
+_DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION_UNITS = (365 * 86400, 86400, 3600, 60, 1)
+_LAST_RESTART = re.compile(r"^\((\S+) ago\)$")
+
+
+def duration_seconds(text):
+    """`2h13m` -> 7980; None for anything that is not a kubectl duration."""
+    match = _DURATION.match(text or "")
+    if not match or not any(match.groups()):
+        return None
+    return sum(int(value) * unit for value, unit in zip(match.groups(), _DURATION_UNITS) if value)
+
+
 def _is_pod_header(columns):
     return {"NAME", "READY", "STATUS", "RESTARTS"} <= set(columns)
 
@@ -190,6 +205,7 @@ def _pod_row(columns, tokens):
                 end += 1
             if end == len(tokens):
                 return None
+            values["LAST RESTART"] = " ".join(tokens[position:end + 1])
             position = end + 1
     if position != len(tokens) or not {"NAME", "READY", "STATUS", "RESTARTS"} <= values.keys():
         return None
@@ -204,7 +220,10 @@ def parse_kubectl_pods(text, source, node=None):
     Returns components items {name, ready, status, restarts, message, source} for the pods of
     calico-node, calico-kube-controllers, calico-typha and tigera-operator: `name` is the
     component (`calico-node` for pod `calico-node-4hkzb`), `ready` is READY n/m with n == m,
-    `status` the STATUS column, `restarts` the RESTARTS count (`5 (2m ago)` -> 5), `message`
+    `status` the STATUS column, `restarts` the RESTARTS count (`5 (2m ago)` -> 5), `age` the
+    AGE column as printed with `age_seconds` its value (`2h13m` -> 7980), `last_restart_seconds`
+    how long ago the last restart was (`(2m ago)` -> 120; kubectl >= 1.22 and only after a
+    restart; absent otherwise, like age when the column is missing or unreadable), `message`
     `pod <ns>/<pod> on <node>` (namespace and node only when the table has those columns and
     the pod is scheduled). With `node`, only the pods on that node are kept, when the table has a
     NODE column (without one, every pod is kept: the table cannot tell).
@@ -230,14 +249,21 @@ def parse_kubectl_pods(text, source, node=None):
         if pod_node and pod_node != "<none>":
             message += f" on {pod_node}"
         ready, total = _READY.match(values["READY"]).groups()
-        items.append({
+        item = {
             "name": component,
             "ready": int(ready) == int(total),
             "status": values["STATUS"],
             "restarts": to_int(values["RESTARTS"]),
             "message": message,
             "source": ref(source, lineno),
-        })
+        }
+        age = duration_seconds(values.get("AGE"))
+        if age is not None:
+            item["age"], item["age_seconds"] = values["AGE"], age
+        last = _LAST_RESTART.match(values.get("LAST RESTART", ""))
+        if last and duration_seconds(last.group(1)) is not None:
+            item["last_restart_seconds"] = duration_seconds(last.group(1))
+        items.append(item)
     return items
 
 

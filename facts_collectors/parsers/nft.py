@@ -45,7 +45,7 @@ def parse_nft_ruleset(text, source):
     Calico comments `"cali:<id>; text"` become two comments, as iptables shows them.
     """
     result = {"iptables_tables": [], "ip6tables_tables": [], "calico_tables": [],
-              "calico6_tables": [], "other_tables": [], "warnings": []}
+              "calico6_tables": [], "other_tables": [], "warnings": [], "warning_sources": []}
     lines, _cut = split_lines(text)
     stack = []  # open blocks: a table dict, a chain dict, or None for sets, maps, braces
     pending = None  # (lineno, text) of a rule whose braces close on a later line
@@ -62,6 +62,7 @@ def parse_nft_ruleset(text, source):
         if line.startswith("#"):
             if is_warning(line):
                 result["warnings"].append(warning_text(line))
+                result["warning_sources"].append(ref(source, lineno))
             continue
         balance = _brace_balance(line)
         chain = stack[-1]["chain"] if stack and _is_chain(stack[-1]) else None

@@ -112,3 +112,36 @@ def test_cluster_diags_give_one_diagnosis_per_node(tmp_path):
     assert versions[0]["source"].startswith("cluster/version.yaml:")
     code, _, err = run_cli("collect", "--bundle", bundle, "-o", tmp_path / "x.yaml")
     assert code == 2 and "--node" in err
+
+
+def _mismatch(report):
+    return next(c for c in report["causes"] if c["id"] == "iptables-backend-mismatch")
+
+
+def test_guide_case_end_to_end_plain_sosreport_infers_the_backend_split(tmp_path):
+    """The source guide's node (lab/guide.py): the ping really fails; a plain sosreport finds the
+    version skew and the backend split, the split's evidence labelled inferred."""
+    from calirules.lab.guide import write_guide_sosreport
+    skip_unless_lab("legacy")
+    skip_unless_lab("nft")
+    archive, ping_ok = write_guide_sosreport(tmp_path, prefix=new_prefix(), archive="xz")
+    assert not ping_ok
+    report = diagnose("--sosreport", archive)
+    found = {c["id"] for c in report["causes"] if c["found"]}
+    assert {"version-skew", "iptables-backend-mismatch"} <= found, ranking(report)
+    mismatch = _mismatch(report)
+    assert mismatch["rule"] == "iptables-backend-mismatch-inferred"
+    assert {e["basis"] for e in mismatch["evidence"] if not e.get("supporting")} == {"inferred"}
+
+
+def test_guide_case_end_to_end_with_sos_extras_observes_the_backend_split(tmp_path):
+    from calirules.lab.guide import write_guide_sosreport
+    skip_unless_lab("legacy")
+    skip_unless_lab("nft")
+    directory, ping_ok = write_guide_sosreport(tmp_path, prefix=new_prefix(), extras=True)
+    assert not ping_ok
+    report = diagnose("--sosreport", directory)
+    mismatch = _mismatch(report)
+    assert mismatch["found"] and mismatch["rule"] == "iptables-backend-mismatch-forward-drop", ranking(report)
+    assert {e["basis"] for e in mismatch["evidence"]} == {"observed"}
+    assert next(c for c in report["causes"] if c["id"] == "version-skew")["found"]

@@ -17,7 +17,7 @@ PARSERS = [
     conntrack.parse_nf_conntrack_max, kube.parse_kubectl_version, kube.parse_kubelet_version,
     kube.parse_kubectl_pods, kube.parse_kubectl_nodes, kube.parse_crictl_ps, kube.parse_crictl_images,
     kube.parse_image_refs, ipset.parse_ipset_list, cni.parse_cni_conflist, logs.parse_cri_log, logs.parse_journal,
-    logs.parse_dmesg, calico_resources.parse_ippools,
+    logs.parse_dmesg, calico_resources.parse_ippools, iptables.parse_ip_tables_names,
 ]
 FIXTURES = sorted(path for path in RAW.rglob("*") if path.is_file() and path.suffix not in (".sh", ".md"))
 # Characters that matter to some grammar: quotes, braces, continuations, counters, separators.

@@ -91,7 +91,7 @@ def test_save_cut_mid_rule_keeps_the_rules_before():
 
 def test_save_garbage():
     for text in (random_garbage(40), UNRELATED_TEXT, lab("ip_-d_address"), lab("iptables-nft_-vnxL")[80:]):
-        assert parse_iptables_save(text, "x") == {"tables": [], "warnings": []}
+        assert parse_iptables_save(text, "x") == {"tables": [], "warnings": [], "warning_sources": []}
     # nft's own warning lines read as warnings, but nothing in an nft ruleset is a table here.
     assert parse_iptables_save(lab("nft_-a_list_ruleset"), "x")["tables"] == []
     # A rule line whose quote never closes is skipped, the table survives.
@@ -153,7 +153,35 @@ def test_listing_cut_mid_rule_keeps_the_rules_before():
 
 def test_listing_garbage():
     for text in (random_garbage(41), UNRELATED_TEXT, lab("iptables-legacy-save_-c"), lab("sysctl_-a")):
-        assert parse_iptables_list(text, "x") == {"tables": [], "warnings": []}
+        assert parse_iptables_list(text, "x") == {"tables": [], "warnings": [], "warning_sources": []}
     # Rule-like lines under a chain header whose columns do not fit are skipped.
     bogus = parse_iptables_list("Chain INPUT (policy ACCEPT)\ntarget prot opt source destination\nfoo bar baz\n", "x")
     assert chains_of(bogus, "filter")["INPUT"]["rules"] == []
+
+
+# --- /proc/net/ip_tables_names -------------------------------------------------------------------
+
+def test_ip_tables_names_lists_the_legacy_tables():
+    from rawfixtures import RAW
+    from calirules.facts_collectors.parsers.iptables import parse_ip_tables_names
+    name = "proc_net_ip_tables_names.legacy-filter-nat"
+    text = (RAW / "lab" / name).read_text()
+    assert parse_ip_tables_names(text, name) == [{"table": "nat", "source": f"{name}:1"},
+                                                 {"table": "filter", "source": f"{name}:2"}]
+    assert parse_ip_tables_names("", name) == []  # ip_tables loaded, no table created yet
+
+
+def test_ip_tables_names_cut_and_garbage():
+    from rawfixtures import RAW
+    from calirules.facts_collectors.parsers.iptables import parse_ip_tables_names
+    text = (RAW / "lab" / "proc_net_ip_tables_names.legacy-filter-nat").read_text()
+    assert [t["table"] for t in parse_ip_tables_names(text[:-3], "x")] == ["nat"]  # `filt` was cut
+    for odd in (random_garbage(71), UNRELATED_TEXT, lab("iptables-legacy-save_-c"), None, 42, b"\xff\xfe"):
+        assert parse_ip_tables_names(odd, "x") == []
+
+
+def test_warnings_carry_their_line():
+    result = parse_iptables_list(lab("iptables-nft_-vnxL"), "iptables-nft_-vnxL")
+    assert result["warnings"] and len(result["warning_sources"]) == len(result["warnings"])
+    line = int(result["warning_sources"][0].rsplit(":", 1)[1])
+    assert "iptables-legacy tables present" in lab("iptables-nft_-vnxL").splitlines()[line - 1]

@@ -110,11 +110,13 @@ def test_pods_get_all_wide_with_namespace_and_node():
     assert items == [
         {"name": "calico-kube-controllers", "ready": False, "status": "CrashLoopBackOff",
          "restarts": 188, "message": "pod kube-system/calico-kube-controllers-6c9d8f7b5d-rx4kz on node-b",
-         "source": f"{name}:2"},
+         "source": f"{name}:2", "age": "16h", "age_seconds": 57600},
         {"name": "calico-node", "ready": False, "status": "Running", "restarts": 131,
-         "message": "pod kube-system/calico-node-w7g2m on node-b", "source": f"{name}:3"},
+         "message": "pod kube-system/calico-node-w7g2m on node-b", "source": f"{name}:3",
+         "age": "16h", "age_seconds": 57600},
         {"name": "calico-node", "ready": False, "status": "Running", "restarts": 129,
-         "message": "pod kube-system/calico-node-lq9tn on node-a", "source": f"{name}:4"},
+         "message": "pod kube-system/calico-node-lq9tn on node-a", "source": f"{name}:4",
+         "age": "16h", "age_seconds": 57600},
     ]  # the service, daemonset and deployment tables that follow add nothing
     assert_items_valid("components", items)
     on_node_a = parse_kubectl_pods(kube(name), name, node="node-a")
@@ -148,7 +150,8 @@ def test_pods_without_namespace_column_and_operator_pod():
     name = "kubectl_get_pods_-n_tigera-operator.v1.25"
     assert parse_kubectl_pods(kube(name), name) == [
         {"name": "tigera-operator", "ready": True, "status": "Running", "restarts": 212,
-         "message": "pod tigera-operator-58f95c9b67-vdq8s", "source": f"{name}:2"}]
+         "message": "pod tigera-operator-58f95c9b67-vdq8s", "source": f"{name}:2",
+         "age": "11d", "age_seconds": 11 * 86400, "last_restart_seconds": 3 * 3600 + 52 * 60}]
     name = "kubectl_get_pods_-n_kube-system.metrics-unavailable-v1.26"  # klog lines first
     items = parse_kubectl_pods(kube(name), name)
     assert [(item["name"], item["restarts"], line_of(item["source"])) for item in items] == [
@@ -173,6 +176,44 @@ def test_pods_pending_unscheduled_and_typha():
     items = parse_kubectl_pods(kube(name), name, node="node-c")
     assert [(item["message"], item["source"]) for item in items] == [
         ("pod calico-node-rw5jn on node-c", f"{name}:3")]
+
+
+def test_pods_age_and_last_restart():
+    name = "kubectl_get_pods_-A.operator-v1.28"
+    items = parse_kubectl_pods(kube(name), name)
+    assert [(item["name"], item["age"], item["age_seconds"], item.get("last_restart_seconds"))
+            for item in items[:4]] == [
+        ("calico-kube-controllers", "44m", 2640, None),
+        ("calico-node", "43m", 2580, None),  # 0 restarts: no last restart
+        ("calico-node", "43m", 2580, 120),  # `5 (2m ago)`
+        ("calico-node", "43m", 2580, 7 * 60 + 31),  # `12 (7m31s ago)`
+    ]
+    name = "kubectl_get_pods_-n_kube-system.metrics-unavailable-v1.26"
+    items = parse_kubectl_pods(kube(name), name)
+    assert [(item["age_seconds"], item.get("last_restart_seconds")) for item in items] == [
+        (9 * 86400, 5 * 3600 + 2 * 60), (9 * 86400, None), (9 * 86400, 8 * 86400), (9 * 86400, None)]
+    assert_items_valid("components", items)
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("47s", 47), ("5m", 300), ("5m30s", 330), ("2h13m", 7980), ("2h", 7200), ("5d", 432000), ("3d4h", 273600),
+    ("2y15d", 2 * 365 * 86400 + 15 * 86400), ("<invalid>", None), ("<unknown>", None), ("", None), ("13", None),
+    ("2h13", None), ("m", None), ("-5m", None), (None, None)])
+def test_kubectl_durations(text, seconds):
+    from calirules.facts_collectors.parsers.kube import duration_seconds
+    assert duration_seconds(text) == seconds
+
+
+def test_pods_age_missing_or_garbled_is_left_out():
+    """A paste that lost the AGE column, or an age kubectl could not compute, gives no age fields."""
+    name = "kubectl_get_pods_-n_tigera-operator.v1.25"
+    no_age = "\n".join(line.rsplit(None, 1)[0] for line in kube(name).splitlines()) + "\n"
+    (item,) = parse_kubectl_pods(no_age, name)
+    assert "age" not in item and "age_seconds" not in item and item["last_restart_seconds"] == 13920
+    (item,) = parse_kubectl_pods(kube(name).replace("   11d", " <invalid>").replace("(3h52m ago)", "(x ago)"), name)
+    assert "age" not in item and "last_restart_seconds" not in item and item["restarts"] == 212
+    cut = cut_inside_line(kube("kubectl_get_pods_-A.operator-v1.28"), 6, keep=84)  # inside `5 (2m ago)`
+    assert [item.get("last_restart_seconds") for item in parse_kubectl_pods(cut, "x")] == [None, None]
 
 
 def test_pods_survive_lost_alignment():

@@ -4,7 +4,7 @@ from calirules.facts_collectors.parsers.iptables import parse_iptables_save
 from calirules.facts_collectors.parsers.nft import parse_nft_ruleset
 
 EMPTY = {"iptables_tables": [], "ip6tables_tables": [], "calico_tables": [], "calico6_tables": [],
-         "other_tables": [], "warnings": []}
+         "other_tables": [], "warnings": [], "warning_sources": []}
 
 
 def chains_of(tables, name):
