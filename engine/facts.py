@@ -97,8 +97,11 @@ FACT_TYPES = {t.name: t for t in (
                         "contains_node_ip"), "settings", {"node_ip": "interfaces", "contains_node_ip": "interfaces"},
              doc="A Calico IPPool (from settings `ippool/<name>`), and whether its CIDR contains one of the "
                  "node's own addresses (node_ip)."),
-    FactType("LogEvent", ("component", "event", "level", "message", "count", "first", "last"), "log_events",
-             doc="A classified log line (with how often it was seen)."),
+    FactType("LogEvent", ("component", "event", "level", "message", "count", "first", "last", "current"),
+             "log_events",
+             doc="A classified log line (with how often it was seen). current: true when an occurrence comes "
+                 "from the running calico-node container instance (or is not older than its start), false "
+                 "when every occurrence predates it, null when that cannot be told."),
     FactType("Pod", ("name", "namespace", "netns", "host_iface", "addresses", "mtu", "gateway_neighbor"), "pods",
              doc="A pod network namespace seen from inside."),
     FactType("IpRule", ("priority", "selector", "action", "table", "table_routes", "table_workload_routes",
@@ -390,7 +393,7 @@ class FactBuilder:
         for item in self.dump.get("log_events") or ():
             self.add("LogEvent", item["source"], component=item["component"], event=item["event"],
                      level=item.get("level"), message=item["message"], count=item.get("count", 1),
-                     first=item.get("first"), last=item.get("last"))
+                     first=item.get("first"), last=item.get("last"), current=item.get("current"))
         for pod in self.dump.get("pods") or ():
             self.add("Pod", pod["source"], name=pod.get("name"), namespace=pod.get("namespace"),
                      netns=pod.get("netns"), host_iface=pod.get("host_iface"), addresses=pod.get("addresses") or [],
