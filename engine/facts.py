@@ -102,6 +102,12 @@ FACT_TYPES = {t.name: t for t in (
              doc="A classified log line (with how often it was seen). current: true when an occurrence comes "
                  "from the running calico-node container instance (or is not older than its start), false "
                  "when every occurrence predates it, null when that cannot be told."),
+    FactType("HostNetworkManager", ("name", "active", "manages_workloads", "claims", "config"), "network_managers",
+             doc="NetworkManager or systemd-networkd on the node: whether it runs (active) and whether its "
+                 "configuration claims Calico's devices (manages_workloads: cali* not excluded by "
+                 "unmanaged-devices / [device] managed=0, or matched by a .network file without "
+                 "Unmanaged=yes; claims: which of cali*, tunl0, vxlan.calico, wireguard.cali), with the "
+                 "deciding setting (config)."),
     FactType("Pod", ("name", "namespace", "netns", "host_iface", "addresses", "mtu", "gateway_neighbor"), "pods",
              doc="A pod network namespace seen from inside."),
     FactType("IpRule", ("priority", "selector", "action", "table", "table_routes", "table_workload_routes",
@@ -394,6 +400,11 @@ class FactBuilder:
             self.add("LogEvent", item["source"], component=item["component"], event=item["event"],
                      level=item.get("level"), message=item["message"], count=item.get("count", 1),
                      first=item.get("first"), last=item.get("last"), current=item.get("current"))
+        for item in self.dump.get("network_managers") or ():
+            self.add("HostNetworkManager", item["source"], {"active": item.get("active_source"),
+                                                            "manages_workloads": item["source"]},
+                     name=item["name"], active=item.get("active"), manages_workloads=item.get("manages_workloads"),
+                     claims=item.get("claims") or [], config=item.get("config"))
         for pod in self.dump.get("pods") or ():
             self.add("Pod", pod["source"], name=pod.get("name"), namespace=pod.get("namespace"),
                      netns=pod.get("netns"), host_iface=pod.get("host_iface"), addresses=pod.get("addresses") or [],

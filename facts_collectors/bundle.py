@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 from calirules import __version__
 from calirules.facts_collectors import specs
 from calirules.facts_collectors.dump import API_VERSION, KIND
-from calirules.facts_collectors.parsers import (calico_resources, cni, conntrack, iproute, iptables, kube, logs, modules, nft, sysctl,
-                                                system)
+from calirules.facts_collectors.parsers import (calico_resources, cni, conntrack, hostnet, iproute, iptables, kube, logs, modules,
+                                                nft, sysctl, system)
 
 
 
@@ -59,7 +59,8 @@ class BundleReader:
                                 ("ip_rules", self._ip_rules), ("netfilter", self._netfilter),
                                 ("kernel_modules", self._modules), ("conntrack", self._conntrack),
                                 ("pods", self._pods), ("components", self._components),
-                                ("settings", self._settings), ("log_events", self._log_events)):
+                                ("settings", self._settings), ("log_events", self._log_events),
+                                ("network_managers", self._network_managers)):
             value = reader()
             if value is not None:
                 dump[section] = value
@@ -326,6 +327,48 @@ class BundleReader:
             # a link sos copies together with its var/log/pods target: read the target once
             return bool(self.source.glob("var/log/pods/*_calico-node-*/calico-node/*.log"))
         return False
+
+    def _network_managers(self):
+        """NetworkManager and systemd-networkd: running or not, and whether their configuration
+        claims Calico's devices (parsers.hostnet). [] when the unit list was read and neither is
+        there; None when the bundle tells nothing about either."""
+        units = None
+        units_path, text = self.first("systemctl_list-units")
+        if text is not None:
+            units = hostnet.parse_systemctl_units(text, units_path)
+        path, text = self.first("nmcli_general_status")
+        nm_status = hostnet.parse_nmcli_general_status(text, path) if text is not None else {}
+        items = []
+        for name, unit, order, claims_of, patterns in (
+                ("NetworkManager", "NetworkManager.service", hostnet.networkmanager_order, hostnet.networkmanager_claims,
+                 specs.NETWORKMANAGER_CONFIG),
+                ("systemd-networkd", "systemd-networkd.service", hostnet.networkd_order, hostnet.networkd_claims,
+                 specs.NETWORKD_CONFIG)):
+            paths = order([p for pattern in patterns for p in self.source.glob(pattern)])
+            claims = claims_of([(self.source.display_path(p), self.source.read_text(p, 1024 * 1024)) for p in paths])
+            active, active_source = None, None
+            if name == "NetworkManager" and "running" in nm_status:
+                active, active_source = nm_status["running"], nm_status["source"]
+            elif units is not None:
+                state = units.get(unit)
+                active = bool(state and state["active"] == "active" and state["sub"] == "running")
+                active_source = state["source"] if state else f"{units_path} (no {unit})"
+            if not claims and not active:
+                continue  # neither configured nor running: nothing to say about it
+            item = {"name": name, "active": active, "source": claims.get("source") or active_source}
+            if active_source:
+                item["active_source"] = active_source
+            if claims:
+                item.update(manages_workloads="cali*" in claims["claims"], claims=claims["claims"],
+                            config=claims["config"])
+            items.append(item)
+        if items or units is not None:
+            return items
+        self.missing.append({"what": "host network manager state and configuration", "section": "network_managers",
+                             "reason": "not in the bundle",
+                             "collect_with": "systemctl list-units; cat /etc/NetworkManager/NetworkManager.conf "
+                                             "/etc/NetworkManager/conf.d/*.conf /etc/systemd/network/*.network"})
+        return None
 
     def _pods(self):
         namespaces = sorted({p.split("/")[3] for p in self.source.glob("sos_commands/networking/namespaces/*/*")})

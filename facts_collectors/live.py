@@ -75,6 +75,11 @@ class LiveCollector:
                     if data is not None:
                         budget -= len(data)
                         self._store(str(path).lstrip("/"), data)
+        for pattern in specs.NETWORKMANAGER_CONFIG + specs.NETWORKD_CONFIG:
+            for path in sorted(Path("/").glob(pattern))[:100]:
+                data = self._read_file(str(path), tail=1024 * 1024)
+                if data is not None:
+                    self._store(str(path).lstrip("/"), data)
         self._store("sos_commands/kernel/dmesg", self._execute(("dmesg",), 10.0, "sos_commands/kernel/dmesg"))
 
     def _execute(self, argv, timeout, what, netns=False):

@@ -81,7 +81,19 @@ SPECS = {s.name: s for s in (
     _file("/etc/cni/net.d/10-calico.conflist"),
     _cmd("ipset list", "ipsets", plugin="sos_extras/calico", needs_module="ip_set"),
     _extra("calicoctl get ippools -o yaml", in_netns=False, timeout=10.0),
+    # Host network managers: which units run (sos systemd plugin), NetworkManager's own status
+    # (sos networkmanager plugin runs nmcli only while NetworkManager runs).
+    _cmd("systemctl list-units", plugin="systemd", in_netns=False),
+    _cmd("nmcli general status", plugin="networkmanager", in_netns=False, timeout=5.0),
 )}
+
+# Host network manager configuration, copied at its host path (sos: networkmanager plugin for
+# NetworkManager.conf and the conf.d directories, systemd plugin for /etc/systemd, networking
+# plugin for /run/systemd/network; live collection reads the same files).
+NETWORKMANAGER_CONFIG = ("etc/NetworkManager/NetworkManager.conf", "etc/NetworkManager/conf.d/*.conf",
+                         "run/NetworkManager/conf.d/*.conf", "usr/lib/NetworkManager/conf.d/*.conf")
+NETWORKD_CONFIG = ("etc/systemd/network/*.network", "run/systemd/network/*.network",
+                   "usr/lib/systemd/network/*.network", "lib/systemd/network/*.network")
 
 # Kubernetes API views sos takes where /etc/kubernetes/admin.conf exists (names vary by sos
 # version and kubeconfig flag: found by pattern, newest layout first).
