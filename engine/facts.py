@@ -18,6 +18,12 @@ from calirules.engine import compat_matrix, netfilter, versions
 from calirules.engine.routing import RouteIndex, host_ip, ip_in
 
 WORKLOAD_PREFIX = "cali"
+# Encapsulation overhead of Calico's tunnel devices, in bytes: felix/dataplane/linux/int_dataplane.go
+# (ipipMTUOverhead 20, vxlanMTUOverhead 50, vxlanV6MTUOverhead 70, wireguardMTUOverhead 60,
+# wireguardV6MTUOverhead 80; projectcalico/calico 87c15906), the same table as Calico's docs
+# "Configure MTU to maximize network performance". Felix sets each device's MTU to host MTU minus
+# this and gives pods the smallest MTU of the enabled encapsulations.
+TUNNEL_OVERHEAD = {"tunl0": 20, "vxlan.calico": 50, "vxlan-v6.calico": 70, "wireguard.cali": 60, "wg-v6.cali": 80}
 POD_GATEWAY = "169.254.1.1"
 BUILTIN_CHAINS = {"INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"}
 # Per-endpoint and per-policy chains are folded into WorkloadPlumbing / Netfilter counts.
@@ -69,12 +75,19 @@ FACT_TYPES = {t.name: t for t in (
                  "IPs routed to another interface (misrouted: 'ip dev X'), pod IPs another pod also holds "
                  "(shared_ips: 'ip also on X')."),
     FactType("Mtu", ("workload_max", "workload_min", "workload_spread", "smallest", "pod_max", "pod_excess",
-                     "uplink", "uplink_mtu", "workload_over_uplink"), "interfaces",
+                     "uplink", "uplink_mtu", "workload_over_uplink", "tunnels", "tunnel", "tunnel_mtu",
+                     "encap_overhead", "path_mtu", "tunnel_over_path", "workload_over_path"), "interfaces",
              {"pod_max": "pods", "pod_excess": "pods", "uplink": "routes", "uplink_mtu": "routes",
-              "workload_over_uplink": "routes"},
+              "workload_over_uplink": "routes", "path_mtu": "routes",
+              "tunnel_over_path": "routes", "workload_over_path": "routes"},
              doc="MTUs on the node: cali* interfaces (largest, smallest, spread), pod-side eth0 (largest, and "
                  "by how much a pod's MTU exceeds its host-side veth), the uplink (device of the default "
-                 "route) and by how much the largest workload MTU exceeds it."),
+                 "route) and by how much the largest workload MTU exceeds it; the Calico tunnel devices that "
+                 "are up (tunnels); the one whose MTU most exceeds uplink MTU minus its encapsulation overhead "
+                 "(tunnel, tunnel_mtu, encap_overhead: IPIP 20, VXLAN 50, WireGuard 60, IPv6 VXLAN 70, IPv6 "
+                 "WireGuard 80) and by how much (tunnel_over_path); path_mtu = uplink MTU minus the largest "
+                 "overhead among the tunnels, and by how much the largest workload MTU exceeds it "
+                 "(workload_over_path). Null without a tunnel device that is up."),
     FactType("Netfilter",
              ("backend", "rules", "chains", "calico_chains", "kube_chains", "docker_chains", "other_chains",
               "forward_policy", "calico_forward", "legacy_warning", "warnings", "unknown_interface_drops"),
@@ -257,6 +270,8 @@ class FactBuilder:
         workloads = [i for i in interfaces.values() if i["name"].startswith(WORKLOAD_PREFIX) and i.get("mtu")]
         if not workloads:
             return
+        tunnels = [interfaces[n] for n in TUNNEL_OVERHEAD if n in interfaces and interfaces[n].get("mtu")
+                   and _admin_up(interfaces[n])]
         largest = max(workloads, key=lambda i: i["mtu"])
         smallest = min(workloads, key=lambda i: i["mtu"])
         values = {"workload_max": largest["mtu"], "workload_min": smallest["mtu"],
@@ -278,6 +293,25 @@ class FactBuilder:
                 values["uplink"], values["uplink_mtu"] = default["dev"], interfaces[default["dev"]]["mtu"]
                 values["workload_over_uplink"] = largest["mtu"] - values["uplink_mtu"]
                 sources["uplink"] = sources["uplink_mtu"] = default["source"]
+        values["tunnels"] = [t["name"] for t in tunnels]
+        if tunnels:
+            uplink_mtu = values.get("uplink_mtu")
+
+            def excess(tunnel):
+                return tunnel["mtu"] - (uplink_mtu - TUNNEL_OVERHEAD[tunnel["name"]]) if uplink_mtu else None
+            # the tunnel that exceeds its path most (ties: the larger overhead); no uplink: the larger overhead
+            worst = max(tunnels, key=lambda t: (excess(t) or 0, TUNNEL_OVERHEAD[t["name"]]))
+            values["tunnel"], values["tunnel_mtu"] = worst["name"], worst["mtu"]
+            values["encap_overhead"] = TUNNEL_OVERHEAD[worst["name"]]
+            sources["tunnel"] = sources["tunnel_mtu"] = sources["encap_overhead"] = worst["source"]
+            if uplink_mtu:
+                values["tunnel_over_path"] = excess(worst)
+                # pods must fit the most expensive encapsulation in use
+                values["path_mtu"] = uplink_mtu - max(TUNNEL_OVERHEAD[t["name"]] for t in tunnels)
+                values["workload_over_path"] = largest["mtu"] - values["path_mtu"]
+                sources["tunnel_over_path"] = worst["source"]
+                sources["path_mtu"] = sources["uplink_mtu"]
+                sources["workload_over_path"] = largest["source"]
         self.add("Mtu", smallest["source"], sources, **values)
 
     @staticmethod
@@ -429,6 +463,15 @@ def _oper_up(iface):
     if flags:
         return "UP" in flags and "LOWER_UP" in flags
     return None
+
+
+def _admin_up(iface):
+    """A device set up (`UP` flag, or state UP/UNKNOWN when flags were not read): a tunnel device the
+    kernel module created but Calico does not use (tunl0 `<NOARP>` DOWN) does not count."""
+    flags = {f.upper() for f in iface.get("flags") or ()}
+    if flags:
+        return "UP" in flags
+    return (iface.get("state") or "").upper() in ("UP", "UNKNOWN")
 
 
 def _gateway_neighbor(pod):
