@@ -103,7 +103,8 @@ FACT_TYPES = {t.name: t for t in (
     FactType("Conntrack", ("count", "max", "usage", "insert_failed", "drop", "early_drop", "invalid"),
              "conntrack", doc="Conntrack table fill (usage = count/max) and summed per-CPU counters."),
     FactType("Component", ("name", "ready", "status", "restarts", "message"), "components",
-             doc="A Calico/Kubernetes component on the node, e.g. calico-node readiness."),
+             doc="A Calico/Kubernetes component on the node, e.g. calico-node readiness, or a host service "
+                 "listed by systemctl list-units (firewalld, ufw, nm-cloud-setup; ready = unit active)."),
     FactType("Setting", ("component", "key", "value"), "settings",
              doc="A configuration value, e.g. felix IptablesBackend."),
     FactType("IpPool", ("name", "cidr", "nat_outgoing", "ipip_mode", "vxlan_mode", "disabled", "node_ip",

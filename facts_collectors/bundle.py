@@ -64,6 +64,7 @@ class BundleReader:
             value = reader()
             if value is not None:
                 dump[section] = value
+        self._host_services(dump)
         _link_pods_to_interfaces(dump, self.pod_peers)
         _calico_version_from_logs(dump)
         if not any(v["component"] == "calico" for v in dump.get("versions", ())):
@@ -327,6 +328,21 @@ class BundleReader:
             # a link sos copies together with its var/log/pods target: read the target once
             return bool(self.source.glob("var/log/pods/*_calico-node-*/calico-node/*.log"))
         return False
+
+    def _host_services(self, dump):
+        """Host services some causes name (firewalld, nm-cloud-setup, ufw) as `components` items,
+        from `systemctl list-units` (it lists loaded units that are active or failed; a unit not
+        listed is not running). Added to what the Kubernetes views gave, never replacing it."""
+        path, text = self.first("systemctl_list-units")
+        if text is None:
+            return
+        units = hostnet.parse_systemctl_units(text, path)
+        for name, unit_names in specs.HOST_SERVICES:
+            unit = next((units[u] for u in unit_names if u in units), None)
+            if unit is not None:
+                dump.setdefault("components", []).append({
+                    "name": name, "ready": unit["active"] == "active",
+                    "status": f"{unit['active']} ({unit['sub']})", "source": unit["source"]})
 
     def _network_managers(self):
         """NetworkManager and systemd-networkd: running or not, and whether their configuration

@@ -87,6 +87,10 @@ SPECS = {s.name: s for s in (
     _cmd("nmcli general status", plugin="networkmanager", in_netns=False, timeout=5.0),
 )}
 
+# Host services some causes name, as `components` items (name, systemd units in order of preference).
+HOST_SERVICES = (("firewalld", ("firewalld.service",)), ("ufw", ("ufw.service",)),
+                 ("nm-cloud-setup", ("nm-cloud-setup.timer", "nm-cloud-setup.service")))
+
 # Host network manager configuration, copied at its host path (sos: networkmanager plugin for
 # NetworkManager.conf and the conf.d directories, systemd plugin for /etc/systemd, networking
 # plugin for /run/systemd/network; live collection reads the same files).

@@ -243,3 +243,18 @@ def test_config_alone_is_weak_and_log_lines_make_it_strong(tmp_path):
                            "(cali1a2b3c4d5e6): state change: unmanaged -> unavailable (reason 'managed', "
                            "sys-iface-state: 'external')\n"})
     assert 0.3 <= config_only < 0.5 <= with_log
+
+
+def test_host_services_become_components(tmp_path):
+    root = sosreport(tmp_path, {"sos_commands/systemd/systemctl_list-units": "systemctl_list-units.insights-core-rhel7"})
+    dump, _ = managers(root)
+    assert not [c for c in dump.get("components") or () if c["name"] in ("firewalld", "ufw", "nm-cloud-setup")]
+    # constructed line in the same column layout; the unit description is firewalld's own
+    # ("firewalld - dynamic firewall daemon", firewalld/firewalld#541)
+    listing = root / "sos_commands/systemd/systemctl_list-units"
+    listing.write_text(listing.read_text() + "  firewalld.service" + " " * 58
+                       + "loaded active running   firewalld - dynamic firewall daemon\n")
+    dump, _ = managers(root)
+    firewalld = next(c for c in dump["components"] if c["name"] == "firewalld")
+    assert firewalld == {"name": "firewalld", "ready": True, "status": "active (running)",
+                         "source": "sos_commands/systemd/systemctl_list-units:10"}
