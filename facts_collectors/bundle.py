@@ -300,7 +300,7 @@ class BundleReader:
                 found = True
                 display = self.source.display_path(path)
                 for item in logs.log_events_from_file(text, display, kind, component, seen):
-                    current = instance.current(path, item)
+                    current = instance.current(path, item, display)
                     if current is not None:
                         item["current"] = current
                     _merge_event(merged, item)
@@ -474,7 +474,9 @@ class _CalicoNodeInstance:
     names is current, else the one whose newest instance started last. The instance's start is
     the earliest timestamp in its files. An event is current when it was read from the running
     instance's files or its last occurrence is at/after that start; it predates the instance when
-    read from an older instance's file or last seen before the start. Timestamps without a year
+    read from an older instance's file or last seen before the start. In a cluster diags bundle,
+    `kubectl logs` of the calico-node pod is the running instance and its `.previous.log` the one
+    before. Timestamps without a year
     or zone (journal short format, dmesg) cannot be compared: None. Calico's own log timestamps
     carry no zone; they are taken as UTC (calico-node containers run in UTC).
     """
@@ -499,15 +501,20 @@ class _CalicoNodeInstance:
                 best = (newest, start)
         self.files, self.start = set(best[0]), best[1]
 
-    def current(self, path, item):
+    def current(self, path, item, display=None):
         if path in self.files:
             return True
+        if display and _KUBECTL_LOG.match(display):  # cluster diags: `kubectl logs [--previous]`
+            return not display.endswith(".previous.log")
         last = _parse_time(item.get("last"))
         if self.start is not None and last is not None:
             return last >= self.start
         if self.files and path in self.all_files:
             return False  # an earlier instance's file, and nothing says it ran on afterwards
         return None
+
+
+_KUBECTL_LOG = re.compile(r"^nodes/[^/]+/[^/]+/calico-node-[^/]*\.log$")
 
 
 def _first_cri_time(source, path):

@@ -151,3 +151,24 @@ def test_rotated_file_of_the_running_instance_is_current(tmp_path):
     write(root, f"{pod_dir}/1.log.20261101-100000.gz", "\x1f\x8b")
     found, _ = events(root)
     assert found["felix_ipset_incompatible"]["current"] is True
+
+
+def test_cluster_diags_kubectl_logs_current_and_previous(tmp_path):
+    """calicoctl cluster diags: `kubectl logs` (running instance) and, after v3.32, the
+    `<pod>.<container>.previous.log` of a restarted one (bundle-layouts.md section 3.2)."""
+    from calirules.facts_collectors.cluster_diags import ClusterNodeSource
+    root = tmp_path / "calico-diagnostics-20261101_100000"
+    write(root, "cluster/version.yaml", "clientVersion:\n  gitVersion: v1.30.2\n")
+    write(root, "nodes/node1/ip-route.txt", "default via 198.18.0.1 dev eth0\n")
+    write(root, "nodes/node1/calico-system/calico-node-x7k2p.calico-node.previous.log",
+          felix("2026-11-01 09:00:00.000", "ERROR", IPSET) + "\n")
+    write(root, "nodes/node1/calico-system/calico-node-x7k2p.log",
+          "2026-11-01 10:00:00.000 [INFO][9] startup/startup.go 425: Early log level set to info\n")
+    dump = read_bundle(ClusterNodeSource(DirectorySource(root), "node1"))
+    found = {e["event"]: e for e in dump["log_events"]}
+    assert found["felix_ipset_incompatible"]["current"] is False
+    assert found["felix_ipset_incompatible"]["source"].endswith(".previous.log:1")
+    # the same line in the running instance's log makes it current
+    write(root, "nodes/node1/calico-system/calico-node-x7k2p.log", felix("2026-11-01 10:00:00.000", "ERROR", IPSET) + "\n")
+    dump = read_bundle(ClusterNodeSource(DirectorySource(root), "node1"))
+    assert {e["event"]: e for e in dump["log_events"]}["felix_ipset_incompatible"]["current"] is True
