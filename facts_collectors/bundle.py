@@ -492,7 +492,8 @@ class _CalicoNodeInstance:
             return
         self.all_files = {p for by_index in dirs.values() for paths in by_index.values() for p in paths}
         linked = {name.rsplit("/", 1)[1].split("_", 1)[0] for name in source.glob("var/log/containers/calico-node-*.log")}
-        candidates = [d for d in dirs if d.rsplit("/", 2)[1].split("_")[1:2] and d.rsplit("/", 2)[1].split("_")[1] in linked]
+        # var/log/pods/<ns>_<pod>_<uid>: the pod name is the middle part
+        candidates = [d for d in dirs if d.rsplit("/", 1)[1].split("_")[1:2] and d.rsplit("/", 1)[1].split("_")[1] in linked]
         best = None
         for directory in candidates or dirs:
             newest = dirs[directory][max(dirs[directory])]

@@ -172,3 +172,19 @@ def test_cluster_diags_kubectl_logs_current_and_previous(tmp_path):
     write(root, "nodes/node1/calico-system/calico-node-x7k2p.log", felix("2026-11-01 10:00:00.000", "ERROR", IPSET) + "\n")
     dump = read_bundle(ClusterNodeSource(DirectorySource(root), "node1"))
     assert {e["event"]: e for e in dump["log_events"]}["felix_ipset_incompatible"]["current"] is True
+
+
+def test_the_linked_pod_is_current_when_an_old_pod_directory_remains(tmp_path):
+    root = tmp_path / "sosreport-node1"
+    # a replaced pod's directory whose log starts later than the running pod's (clock skew)
+    write(root, "var/log/pods/kube-system_calico-node-old11_0000/calico-node/0.log",
+          cri("2026-11-01T12:00:00.000000000Z", "2026-11-01 12:00:00.000 [INFO][9] startup/startup.go 425: Early log level set to info"))
+    calico_node_pod(root, previous=cri("2026-11-01T09:00:00.000000000Z", "starting"),
+                    running=cri("2026-11-01T10:00:00.000000000Z", felix("2026-11-01 10:00:00.000", "ERROR", IPSET)))
+    found, _ = events(root)
+    # var/log/containers links calico-node-x7k2p: its 1.log is the running instance
+    assert found["felix_ipset_incompatible"]["current"] is True
+    (root / "var/log/containers/calico-node-x7k2p_kube-system_calico-node-0123456789abcdef.log").unlink()
+    found, _ = events(root)
+    # without the link the pod directory that started last is taken, and 10:00 predates it
+    assert found["felix_ipset_incompatible"]["current"] is False
