@@ -282,7 +282,7 @@ class BundleReader:
         Each item says whether the running calico-node container instance saw it (`current`,
         see _CalicoNodeInstance). Journal and syslog copies of one line count once.
         """
-        merged, found, seen, budget = {}, False, set(), specs.LOG_TOTAL_BYTES
+        merged, found, seen, budget = {}, False, {}, specs.LOG_TOTAL_BYTES
         instance = _CalicoNodeInstance(self.source)
         read_paths = set()
         for pattern, kind, component in specs.LOG_SOURCES:

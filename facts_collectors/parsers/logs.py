@@ -247,9 +247,10 @@ def classify(records, source, default_component=None, seen=None):
     `default_component`. A signature matches only lines whose hint is one of its `seen_in` when
     the hint is known; unknown hints (e.g. a `k3s` journal identifier) do not restrict.
 
-    `seen` (a set, shared across files by the caller) counts a journal/syslog line once: a
-    matching record whose (time to the second, hint, message) is already in it is skipped, so
-    the same line in the full journal, a per-unit journal and /var/log/messages adds one.
+    `seen` (a dict, shared across files by the caller) counts a journal/syslog line once: a
+    matching record whose (time to the second, hint, message) another file already had is
+    skipped, so the same line in the full journal, a per-unit journal and /var/log/messages adds
+    one (repeats within one file all count).
 
     One item per (component, event), in order of first match: `count` = matching lines,
     `first`/`last` = first/last timestamp seen on them, `message` (trimmed to MESSAGE_LIMIT
@@ -287,10 +288,8 @@ def classify(records, source, default_component=None, seen=None):
                 continue
             if not matched_events and seen is not None:
                 key = _line_key(time, raw_hint, message)
-                if key is not None:
-                    if key in seen:
-                        break
-                    seen.add(key)
+                if key is not None and seen.setdefault(key, source) != source:
+                    break  # already counted from another file
             matched_events.add(signature.event)
             key = (signature.component, signature.event)
             state = found.get(key)
