@@ -10,6 +10,8 @@ messages themselves are the quoted ones from tests/fixtures/raw/logs/calico-mess
 
 import os
 
+from helpers import REPO
+
 from calirules.engine.facts import build_facts
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.source import DirectorySource
@@ -188,3 +190,34 @@ def test_the_linked_pod_is_current_when_an_old_pod_directory_remains(tmp_path):
     found, _ = events(root)
     # without the link the pod directory that started last is taken, and 10:00 predates it
     assert found["felix_ipset_incompatible"]["current"] is False
+
+
+def test_every_quoted_line_is_found_in_every_place_a_bundle_keeps_it(tmp_path):
+    """The same real message, wrapped the way each writer wraps it (constructed framing: CRI,
+    svlogd-free Calico file, journalctl short, classic syslog), yields the same events everywhere."""
+    from calirules.facts_collectors.parsers import logs
+    raw = REPO / "tests" / "fixtures" / "raw" / "logs"
+    felix_lines = [l for l in (raw / "calico-messages.quoted").read_text().splitlines() if l.strip()]
+    kubelet_lines = [l for l in (raw / "kubelet-events.quoted").read_text().splitlines() if l.strip()]
+    def expected(lines, hint):
+        return {e["event"] for e in logs.classify([(n, None, hint, l) for n, l in enumerate(lines, 1)], "q")}
+    expected_felix, expected_node = expected(felix_lines, "felix"), expected(felix_lines, "calico-node")
+    expected_kubelet = expected(kubelet_lines, "kubelet")
+    assert len(expected_felix) >= 7 and len(expected_node) >= 8 and len(expected_kubelet) >= 4
+    places = {
+        "var/log/pods/kube-system_calico-node-x7k2p_6b1c/calico-node/0.log":
+            ("".join(cri(f"2026-11-01T10:00:{n % 60:02d}.000000000Z", l) for n, l in enumerate(felix_lines)), expected_node),
+        "diagnostics/logs/felix/current": ("\n".join(felix_lines) + "\n", expected_felix),
+        "sos_commands/kubernetes/journalctl_--no-pager_--unit_kubelet":
+            ("".join(f"Nov 01 10:00:{n:02d} node1 kubelet[1234]: {l}\n" for n, l in enumerate(kubelet_lines)), expected_kubelet),
+        "var/log/messages":
+            ("".join(f"Nov  1 10:00:{n:02d} node1 kubelet[1234]: {l}\n" for n, l in enumerate(kubelet_lines)), expected_kubelet),
+        "sos_commands/logs/journalctl_--no-pager":
+            ("".join(f"Nov 01 10:00:{n:02d} node1 kubelet[1234]: {l}\n" for n, l in enumerate(kubelet_lines)), expected_kubelet),
+    }
+    for number, (relpath, (content, expected)) in enumerate(places.items()):
+        root = tmp_path / f"bundle{number}"
+        write(root, relpath, content)
+        source_root = root / "diagnostics" if relpath.startswith("diagnostics/") else root
+        found, _ = events(source_root)
+        assert expected <= set(found), (relpath, expected - set(found))
