@@ -476,13 +476,14 @@ class _CalicoNodeInstance:
     instance's files or its last occurrence is at/after that start; it predates the instance when
     read from an older instance's file or last seen before the start. In a cluster diags bundle,
     `kubectl logs` of the calico-node pod is the running instance and its `.previous.log` the one
-    before. Timestamps without a year
-    or zone (journal short format, dmesg) cannot be compared: None. Calico's own log timestamps
-    carry no zone; they are taken as UTC (calico-node containers run in UTC).
+    before. Timestamps without a year or zone (journal short format, dmesg) cannot be compared:
+    None. Calico's own log timestamps carry no zone; they are taken as UTC (calico-node containers
+    run in UTC). The start is read from the head of each file; a file over 64 MiB (kubelet rotates
+    at 10 MiB by default) is read from its tail, which makes the start later than it was.
     """
 
     def __init__(self, source):
-        self.files, self.start = set(), None
+        self.files, self.all_files, self.start = set(), set(), None
         dirs = {}
         for path in source.glob("var/log/pods/*_calico-node-*/calico-node/*"):
             index = path.rsplit("/", 1)[1].split(".", 1)[0]
