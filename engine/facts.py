@@ -90,8 +90,10 @@ FACT_TYPES = {t.name: t for t in (
                  "(workload_over_path). Null without a tunnel device that is up."),
     FactType("Netfilter",
              ("backend", "rules", "chains", "calico_chains", "kube_chains", "docker_chains", "other_chains",
-              "forward_policy", "calico_forward", "legacy_warning", "warnings", "unknown_interface_drops"),
-             "netfilter", doc="One iptables backend (legacy or nft) as a whole."),
+              "forward_policy", "calico_forward", "legacy_warning", "warnings", "unknown_interface_drops",
+              "kube_invalid_drop_packets"),
+             "netfilter", doc="One iptables backend (legacy or nft) as a whole. kube_invalid_drop_packets: packets "
+                              "kube-proxy's KUBE-FORWARD `ctstate INVALID -j DROP` dropped (null without that rule)."),
     FactType("Chain",
              ("backend", "table", "name", "policy", "policy_packets", "rules", "builtin", "calico_jump",
               "accepts_calico_mark", "blocks_before_calico", "first_block", "block_packets"),
@@ -351,7 +353,10 @@ class FactBuilder:
                         filter_chains[cname] = chain
             warnings = backend.get("warnings") or []
             unknown = netfilter.endpoint_index([backend])["unknown_drops"]
-            self.add("Netfilter", backend["source"], backend=name,
+            kube_invalid = netfilter.invalid_drops(filter_chains.get("KUBE-FORWARD", {}).get("rules") or [])
+            self.add("Netfilter", backend["source"],
+                     {"kube_invalid_drop_packets": kube_invalid[0]["source"] if kube_invalid else None}, backend=name,
+                     kube_invalid_drop_packets=sum(r.get("packets") or 0 for r in kube_invalid) if kube_invalid else None,
                      forward_policy=filter_chains.get("FORWARD", {}).get("policy"),
                      calico_forward="cali-FORWARD" in filter_chains, warnings=warnings,
                      legacy_warning=any("legacy tables present" in w for w in warnings),
