@@ -40,8 +40,29 @@ def main_group():
     """Explain why pods on a Calico node cannot reach each other, and what to do about it."""
 
 
-def _load_facts(facts_path, sosreport, live, netns, raw_dir=None, node=None):
+CORE_SECTIONS = {"interfaces": "network interfaces (ip address / ip link)", "routes": "routes (ip route)",
+                 "sysctls": "sysctls (sysctl -a or proc/sys)"}
+
+
+def _require_core_evidence(loaded, kind):
+    """A source holding none of the core evidence is not a node's state: refuse it (exit 2)
+    rather than report a healthy node."""
+    for dump, label in loaded:
+        if not any(dump.get(section) for section in CORE_SECTIONS):
+            what = "not a sosreport or diags bundle" if kind == "bundle" else "not a node's facts"
+            raise InputError(f"{what}: found none of {', '.join(CORE_SECTIONS.values())}", label)
+    return loaded
+
+
+def _load_facts(facts_path, sosreport, live, netns, raw_dir=None, node=None, require_core=True):
     """[(facts dump, label)] from whichever source was given: one per node of a cluster diags bundle."""
+    loaded = _read_sources(facts_path, sosreport, live, netns, raw_dir, node)
+    if not require_core:
+        return loaded
+    return _require_core_evidence(loaded, "facts" if facts_path else "live" if live else "bundle")
+
+
+def _read_sources(facts_path, sosreport, live, netns, raw_dir=None, node=None):
     sources = [s for s in (facts_path and "--facts", sosreport and "--sosreport", live and "--live") if s]
     if len(sources) != 1:
         _fail("give exactly one of --facts FILE, --sosreport PATH, --live")
@@ -89,22 +110,36 @@ def _load_facts(facts_path, sosreport, live, netns, raw_dir=None, node=None):
 @click.option("--rules-dir", "rules_dirs", multiple=True, type=click.Path(exists=True),
               help="Extra rule files or directories (repeatable); their templates/ folder is searched too.")
 @click.option("--symptom", type=click.Choice(SYMPTOMS), help="What fails (default: the dump's, else same-node).")
-def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, symptom):
+@click.option("--explain", "explain_cause", metavar="CAUSE",
+              help="Instead of the report: why (or why not) this cause, rule by rule, with the confidence arithmetic.")
+def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, symptom, explain_cause):
     """Rank the root causes for one node (or each node of a cluster bundle), with evidence and remediation."""
     from calirules.engine.compiler import compile_engine
-    from calirules.engine.rulebook import load_rulebook
-    from calirules.engine.runner import diagnose as run_diagnosis
-    from calirules.render import render, render_many
-    from calirules.report import build_report
+    from calirules.engine.rulebook import catalog, load_rulebook
+    from calirules.engine.runner import trace
+    from calirules.render import render, render_explanation, render_many
+    from calirules.report import build_explanation, build_report
 
+    if explain_cause is not None:
+        if explain_cause not in catalog():
+            _fail(f"--explain: unknown cause {explain_cause!r} (causes: {', '.join(sorted(catalog()))})")
+        if fmt not in ("text", "json"):
+            _fail("--explain writes text or json")
     loaded = _load_facts(facts_path, sosreport, live, netns, node=node)
     rulebook = load_rulebook(rules_dirs)
     engine_class = compile_engine(rulebook)
-    reports = [build_report(run_diagnosis(dump, rulebook, symptom, engine_class), dump, rulebook, source=label)
-               for dump, label in loaded]
-    text = render(reports[0], fmt) if len(reports) == 1 else render_many(reports, fmt)
+    traced = [(trace(dump, rulebook, symptom, engine_class), dump, label) for dump, label in loaded]
+    found = any(f.found for (diagnosis, _, _), _, _ in traced for f in diagnosis.findings)
+    if explain_cause is not None:
+        docs = [build_explanation(explain_cause, diagnosis, dump, rulebook, facts, firings)
+                for (diagnosis, facts, firings), dump, _ in traced]
+        text = "".join(render_explanation(doc, fmt) for doc in docs) if fmt == "text" or len(docs) == 1 \
+            else render_explanation({"schema": "calirules/explains/v1", "explanations": docs}, "json")
+    else:
+        reports = [build_report(diagnosis, dump, rulebook, source=label) for (diagnosis, _, _), dump, label in traced]
+        text = render(reports[0], fmt) if len(reports) == 1 else render_many(reports, fmt)
     _write_output(text, output)
-    sys.exit(EXIT_FOUND if any(c["found"] for r in reports for c in r["causes"]) else EXIT_OK)
+    sys.exit(EXIT_FOUND if found else EXIT_OK)
 
 
 @main_group.command()
@@ -121,7 +156,8 @@ def collect(live, netns, sosreport, node, raw_dir, output):
     from calirules import schemas
     from calirules.facts_collectors.dump import dump_text
 
-    loaded = _load_facts(None, sosreport, live, netns, raw_dir, node=node)
+    # A live collection that could read nothing still writes its dump: collection.missing says why.
+    loaded = _load_facts(None, sosreport, live, netns, raw_dir, node=node, require_core=not live)
     if len(loaded) > 1:
         _fail(f"this cluster diags bundle has {len(loaded)} nodes; choose one with --node "
               f"({', '.join(d['node']['hostname'] for d, _ in loaded)})")

@@ -16,7 +16,35 @@ def render(report, fmt):
     env.filters["indent_block"] = _indent_block
     layout = resources.files("calirules.templates").joinpath("report", _LAYOUTS[fmt]).read_text(encoding="utf-8")
     return env.from_string(layout).render(report=report, found=[c for c in report["causes"] if c["found"]],
-                                          unlikely=[c for c in report["causes"] if not c["found"]])
+                                          unlikely=[c for c in report["causes"] if not c["found"]],
+                                          verdict=verdict_line(report),
+                                          anomalies={a["id"]: a for a in report.get("anomalies", ())},
+                                          titles={c["id"]: c for c in report["causes"]})
+
+
+def verdict_line(report):
+    """The report's first statement: what was found, or why nothing was, in one line."""
+    verdict = report.get("verdict", "found" if any(c["found"] for c in report["causes"]) else "healthy")
+    threshold = report["threshold"]
+    if verdict == "found":
+        found = [c for c in report["causes"] if c["found"]]
+        roots = [c for c in found if not c.get("caused_by")]
+        anomalies = report.get("anomalies", ())
+        explained = sum(1 for a in anomalies if a["explained_by"])
+        they = "they explain" if len(roots) > 1 else "it explains"
+        mechanisms = len(found) - len(roots)
+        text = (f"Verdict: found: {len(roots)} root cause{'s' * (len(roots) != 1)}"
+                + (f" (+{mechanisms} mechanism{'s' * (mechanisms != 1)} {they})" if mechanisms else "")
+                + f" at confidence >= {threshold}")
+        if anomalies:
+            text += f"; {they} {explained} of {len(anomalies)} anomalies"
+        return text
+    if verdict == "inconclusive":
+        gaps = [m["what"] for m in report["missing_evidence"] if m.get("section") in ("sysctls", "interfaces", "routes",
+                                                                                        "netfilter")]
+        return (f"Verdict: inconclusive: no cause at confidence >= {threshold}, but evidence that could show one "
+                f"was not collected ({'; '.join(gaps[:3])}{'; ...' if len(gaps) > 3 else ''})")
+    return f"Verdict: healthy: no cause at confidence >= {threshold}, with the data-plane evidence collected"
 
 
 def render_many(reports, fmt):
@@ -30,3 +58,78 @@ def render_many(reports, fmt):
 def _indent_block(text, width=6):
     pad = " " * width
     return "\n".join(pad + line if line.strip() else "" for line in str(text).splitlines())
+
+
+def render_explanation(doc, fmt):
+    """An --explain document as JSON or as text a person reads top to bottom."""
+    if fmt == "json":
+        return json.dumps(doc, indent=2) + "\n"
+    out = [f"Why {'' if doc['found'] else 'not '}{doc['cause']} on node {doc['node']} (symptom: {doc['symptom']})",
+           f"  {doc['title']}"]
+    if doc.get("rank"):
+        out.append(f"  ranked {doc['rank']} at confidence {doc['confidence']:.2f}"
+                   f" ({'found' if doc['found'] else 'below the threshold'})")
+    else:
+        out.append("  no rule of this cause fired: confidence 0")
+    for rule in doc["rules"]:
+        out.append("")
+        out.append(f"rule {rule['rule']} (constant {rule['base_confidence']:.2f}): {rule['status']}")
+        if rule.get("missing_sections"):
+            out.append(f"  not evaluated: the dump lacks {', '.join(rule['missing_sections'])}")
+            continue
+        if rule.get("why"):
+            out.append(f"  why not: {rule['why']}")
+        for pattern in rule.get("patterns", ()):
+            where = ", ".join(f"{k}: {json.dumps(v)}" for k, v in pattern["where"].items()) or "any"
+            head = f"  {pattern['group']} {pattern['fact']} {{{where}}}"
+            if pattern["matched"]:
+                sources = ", ".join(s for s in pattern["matched_sources"] if s)
+                out.append(f"{head}: matched {pattern['matched']} of {pattern['candidates']}"
+                           + (f" [{sources}]" if sources else ""))
+            else:
+                out.append(f"{head}: matched none of {pattern['candidates']}")
+                closest = pattern.get("closest")
+                if closest:
+                    failed = "; ".join(f"{f['field']} is {json.dumps(f['value'])}, needs {json.dumps(f['expected'])}"
+                                       for f in closest["failed"])
+                    out.append(f"      closest: {closest['source']}: {failed}")
+            if pattern.get("joins"):
+                out.append(f"      joins on: {', '.join(pattern['joins'])}")
+        for firing in rule.get("firings", ()):
+            sources = ", ".join(f"{n}={f['source']}" for n, f in firing["facts"].items() if f["source"])
+            steps = [f"{firing['base']:.2f}"]
+            if firing["after_assumptions"] != firing["base"]:
+                steps.append(f"x {0.75}^{len(rule['missing_assumptions'])} for missing "
+                             f"{', '.join(rule['missing_assumptions'])} = {firing['after_assumptions']:.4f}")
+            for item in firing["supports"]:
+                steps.append(f"noisy-OR support {item['weight']} ({item['says']})")
+            if firing["supports"]:
+                steps.append(f"= {firing['after_support']:.4f}")
+            for item in firing["against"]:
+                steps.append(f"x (1 - {item['weight']}) against: {item['says']}")
+            steps.append(f"= {firing['final']:.4f}")
+            out.append(f"  firing [{sources}]:")
+            out.extend(f"      {step}" for step in steps)
+        if rule.get("firing_count", 0) > len(rule.get("firings", ())):
+            out.append(f"  ... {rule['firing_count'] - len(rule['firings'])} more firings")
+        for item in rule.get("against_not_matched", ()):
+            out.append(f"  counter-evidence not found (would weigh {item['weight']}): {item['says']}")
+        if "confidence" in rule:
+            out.append(f"  rule score (best firing): {rule['confidence']:.4f}")
+    combination = doc.get("combination")
+    if combination:
+        out.append("")
+        parts = " , ".join(f"{r['rule']} {r['confidence']:.4f}" for r in combination["rules"])
+        out.append(f"cause: noisy-OR over rules ({parts}) = {combination['noisy_or']:.4f}")
+        if combination["off_symptom_factor"] is not None:
+            out.append(f"  x {combination['off_symptom_factor']} (cannot produce {doc['symptom']}) = {combination['final']:.4f}")
+        elif not combination["own_symptom"]:
+            out.append(f"  explains {doc['symptom']} through a found mechanism it causes")
+    links = doc.get("links") or {}
+    for cover in links.get("caused_by", ()):
+        out.append(f"caused by {cover['root']} ({cover['scope']}): {cover['says']}; listed right after it")
+    for cover in links.get("partly_caused_by", ()):
+        out.append(f"partly caused by {cover['root']}: {cover['covered_firings']} firing(s) covered")
+    for link in links.get("leads_to", ()):
+        out.append(f"leads to {link['cause']} ({link['scope']}): {link['says']}")
+    return "\n".join(out) + "\n"

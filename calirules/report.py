@@ -4,8 +4,11 @@ This is where rule-supplied text is rendered: evidence lines and remediation tem
 node's interface names, addresses, versions and iptables backend.
 """
 
-from calirules import templating
+from datetime import datetime, timezone
+
+from calirules import __version__, templating
 from calirules.engine.ranking import FOUND_THRESHOLD
+from calirules.engine.rulebook import catalog
 
 REPORT_SCHEMA = "calirules/report/v1"
 MAX_FIRINGS_SHOWN = 20  # per rule; a 1,000-pod node with proxy_arp off everywhere stays readable
@@ -16,14 +19,33 @@ IPTABLES_COMMANDS = {"legacy": "iptables-legacy", "nft": "iptables-nft"}
 def build_report(diagnosis, dump, rulebook, source):
     env = templating.rule_environment(rulebook.template_dirs)
     base = _base_context(dump, diagnosis.symptom)
-    causes = [_cause(finding, env, base) for finding in diagnosis.findings]
+    anomalies = _Anomalies()
+    causes = [_cause(finding, env, base, anomalies) for finding in diagnosis.findings]
+    found = {f.cause.id for f in diagnosis.findings if f.found}
+    for finding in diagnosis.findings:
+        for firing in finding.firings:
+            anomaly = anomalies.by_firing.get(id(firing))
+            if anomaly is None:
+                continue
+            if finding.found:
+                anomaly["explained_by"].append(finding.cause.id)
+            for cover in finding.caused_by + finding.partly_caused_by:
+                if cover.root in found and firing in cover.firings and cover.root not in anomaly["explained_by"]:
+                    anomaly["explained_by"].append(cover.root)
+    for cause in causes:
+        cause["explains"] = [a["id"] for a in anomalies.items if cause["id"] in a["explained_by"]]
     return {
         "schema": REPORT_SCHEMA,
         "node": dump["node"]["hostname"],
         "source": source,
         "symptom": diagnosis.symptom,
+        "verdict": diagnosis.verdict,
         "threshold": FOUND_THRESHOLD,
+        "calirules_version": __version__,
+        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "causes": causes,
+        "anomalies": anomalies.items,
+        "unexplained": [a["id"] for a in anomalies.items if not a["explained_by"]],
         "notes": list((dump.get("collection") or {}).get("notes") or ()),
         "missing_evidence": [
             {k: v for k, v in {"needed_for": m.needed_for, "what": m.what, "collect_with": m.collect_with,
@@ -31,6 +53,21 @@ def build_report(diagnosis, dump, rulebook, source):
             for m in diagnosis.missing
         ],
     }
+
+
+class _Anomalies:
+    """What a firing observed that a healthy node would not show: one entry per rule firing (its
+    first evidence line), and the found causes that explain it (its own, or a root covering it)."""
+
+    def __init__(self):
+        self.items = []
+        self.by_firing = {}
+
+    def add(self, finding, rule, firing, evidence):
+        anomaly = {"id": f"a{len(self.items) + 1}", "text": evidence["text"], "source": evidence["source"],
+                   "rule": rule.id, "cause": finding.cause.id, "explained_by": []}
+        self.items.append(anomaly)
+        self.by_firing[id(firing)] = anomaly
 
 
 def _base_context(dump, symptom):
@@ -63,22 +100,32 @@ def _firing_context(base, firing):
     return context
 
 
-def _cause(finding, env, base):
+def _cause(finding, env, base, anomalies):
     best = finding.results[0]
     evidence, remediations, seen_templates = [], [], set()
     for result in finding.results:
         rule = result.rule
         for firing in result.firings[:MAX_FIRINGS_SHOWN]:
             context = _firing_context(base, firing)
-            for item in rule.evidence or [{"text": rule.title}]:
-                evidence.append(_evidence(env, rule, item, firing, context))
+            items = [_evidence(env, rule, item, firing, context) for item in rule.evidence or [{"text": rule.title}]]
+            anomalies.add(finding, rule, firing, items[0])
+            evidence.extend(items)
         if len(result.firings) > MAX_FIRINGS_SHOWN:
             evidence.append({"rule": rule.id, "fact": None, "value": None, "source": None,
                              "text": f"... and {len(result.firings) - MAX_FIRINGS_SHOWN} more like these"})
-        for item, firing in result.supports:
-            bound = firing.bindings.get(item.get("as") or f"_s{rule.support.index(item)}", {})
-            evidence.append({"rule": rule.id, "fact": item["fact"], "value": None,
-                             "source": bound.get("source"), "text": item["says"], "supporting": True})
+        for kind, pairs, items in (("supporting", result.supports, rule.support),
+                                   ("against", result.against, rule.against)):
+            prefix = "_s" if kind == "supporting" else "_a"
+            for item, firing in pairs:
+                name = item.get("of") or item.get("as") or f"{prefix}{items.index(item)}"
+                bound = firing.bindings.get(name, {})
+                context = _firing_context(base, firing)
+                text = templating.render_inline(env, item["says"], context, f"rule {rule.id} {kind}")
+                entry = {"rule": rule.id, "fact": item["fact"], "value": None, "source": bound.get("source"),
+                         "text": text, kind: True}
+                if kind == "against":
+                    entry["weight"] = item["weight"]
+                evidence.append(entry)
         for assumption in result.missing_assumptions:
             evidence.append({"rule": rule.id, "fact": None, "value": None, "source": None,
                              "text": f"not collected: {assumption['section']} ({assumption['why']})",
@@ -98,6 +145,9 @@ def _cause(finding, env, base):
         "found": finding.found,
         "explains_symptom": finding.explains_symptom,
         "family": finding.cause.family,
+        "caused_by": [c.root for c in finding.caused_by],
+        "leads_to": [{"cause": mechanism, "says": link.says} for mechanism, link in finding.leads_to],
+        "depth": finding.depth,
         "evidence": evidence,
         "remediation": "\n\n".join(remediations),
         "links": sorted({link for r in finding.results for link in r.rule.links}),
@@ -126,3 +176,18 @@ def _evidence(env, rule, item, firing, context):
 
 def _fact_type_of(rule, bind):
     return next((p["fact"] for p in rule.when if p.get("as") == bind), bind)
+
+
+def build_explanation(cause_id, diagnosis, dump, rulebook, facts, firings):
+    """The --explain document for one cause, with support and counter-evidence texts rendered."""
+    from calirules.engine.explain import explain
+    env = templating.rule_environment(rulebook.template_dirs)
+    base = _base_context(dump, diagnosis.symptom)
+
+    def render(text, firing):
+        return templating.render_inline(env, text, _firing_context(base, firing), f"explain {cause_id}")
+
+    doc = explain(cause_id, diagnosis, rulebook, facts, firings, render)
+    doc["node"] = dump["node"]["hostname"]
+    doc["title"] = catalog()[cause_id].title
+    return doc

@@ -4,7 +4,9 @@ A test's `facts` is a partial facts dump laid over a small healthy node (data/te
 unless it says `base: empty`. Sections listed in MERGED_BY_KEY are merged item by item (so a test
 can flip one sysctl); every other section the test gives replaces the base's; `section: null`
 removes it (not collected). The result must be
-a valid dump (the facts schema is checked), and the rule must fire, or not, as `expect` says.
+a valid dump (the facts schema is checked), and the rule must fire, or not, as `expect` says;
+`confidence: {lt: x}` / `{ge: x}` also bounds the rule's own score after support and
+counter-evidence (how a test shows that an `against` pattern weakens a firing).
 """
 
 import copy
@@ -74,5 +76,24 @@ def run_rule_tests(rulebook, only=None):
             fired = rule.id in diagnosis.fired_rules
             expected = test["expect"] == "fire"
             detail = "fired" if fired else "did not fire"
-            results.append(RuleTestResult(rule, test, fired == expected, detail))
+            passed = fired == expected
+            bounds = test.get("confidence")
+            if bounds and passed:
+                score = rule_confidence(diagnosis, rule.id)
+                passed = ("lt" not in bounds or score < bounds["lt"]) and ("ge" not in bounds or score >= bounds["ge"])
+                detail += f" at confidence {score:.2f}, expected {_bounds_text(bounds)}"
+            results.append(RuleTestResult(rule, test, passed, detail))
     return results
+
+
+def rule_confidence(diagnosis, rule_id):
+    """The rule's own score after support and counter-evidence (0 when it did not fire)."""
+    for finding in diagnosis.findings:
+        for result in finding.results:
+            if result.rule.id == rule_id:
+                return result.confidence
+    return 0.0
+
+
+def _bounds_text(bounds):
+    return " and ".join(f"{'<' if op == 'lt' else '>='} {value}" for op, value in bounds.items())

@@ -7,9 +7,11 @@ How conditions compile (and why):
   `ne: $name` compiles to ~W(name) (differs from the bound value);
 - operators (`lt`, `regex`, `version_ge`, ...) become P() predicates on the one field, still
   per fact: no TEST() over cross products. An operator never matches an unknown (None) value;
-- `unless` patterns become NOT(...); `support` patterns are compiled as sibling experta rules that
-  repeat the `when` patterns and add the supporting pattern, so corroboration is inferred by the
-  engine too, and matched back to the main firing by the ids of the facts it bound.
+- `unless` patterns become NOT(...); `support` and `against` items are compiled as sibling experta
+  rules that repeat the `when` patterns and add the item's pattern (or, for `of: name`, narrow the
+  `when` pattern bound as `name` with the item's extra conditions), so corroboration and
+  counter-evidence are inferred by the engine too, and matched back to the main firing by the ids
+  of the facts it bound.
 Every `when` pattern is bound (AS) so findings can name the facts that prove them.
 """
 
@@ -36,11 +38,11 @@ def fact_class(name):
 @dataclass
 class Firing:
     rule_id: str
-    kind: str  # "main", "support" or "derive"
+    kind: str  # "main", "support", "against" or "derive"
     key: tuple  # fact ids of the `when` patterns: ties supports to their main firing
     facts: dict  # `as` name -> the experta fact
     variables: dict = field(default_factory=dict)
-    support_index: int = None
+    item_index: int = None  # which support / against item matched
     _bindings: dict = field(default=None, repr=False)
 
     @property
@@ -144,13 +146,27 @@ def compile_pattern(pattern):
     return fact_class(pattern["fact"])(**constraints)
 
 
-def _main_patterns(rule):
-    patterns = [getattr(AS, pattern_name(p, i)) << compile_pattern(p) for i, p in enumerate(rule.when)]
+def _main_patterns(rule, narrow=None):
+    """The `when` patterns (each bound by name) and `unless` as NOT; `narrow` = (as name, extra
+    where) adds conditions to one bound pattern: how `of:` support and against items compile."""
+    patterns = []
+    for i, pattern in enumerate(rule.when):
+        name = pattern_name(pattern, i)
+        if narrow and narrow[0] == name:
+            pattern = dict(pattern, where={**(pattern.get("where") or {}), **(narrow[1] or {})})
+        patterns.append(getattr(AS, name) << compile_pattern(pattern))
     patterns += [NOT(compile_pattern(p)) for p in rule.unless]
     return patterns
 
 
-def _recorder(rule, kind, support_index=None):
+def _sibling_patterns(rule, item, default_name):
+    """A support or against item as the patterns of a sibling rule: the main ones plus the item."""
+    if "of" in item:
+        return _main_patterns(rule, (item["of"], item.get("where")))
+    return _main_patterns(rule) + [getattr(AS, item.get("as") or default_name) << compile_pattern(item)]
+
+
+def _recorder(rule, kind, item_index=None):
     names = rule.bound_names
 
     def fire(self, **context):
@@ -165,8 +181,8 @@ def _recorder(rule, kind, support_index=None):
             rule.id, kind_fired, key,
             facts={n: context[n] for n in context if isinstance(context[n], Fact)},
             variables={n: _thaw(v) for n, v in context.items() if not isinstance(v, Fact)},
-            support_index=support_index))
-    fire.__name__ = f"{rule.id}_{kind}{'' if support_index is None else support_index}"
+            item_index=item_index))
+    fire.__name__ = f"{rule.id}_{kind}{'' if item_index is None else item_index}"
     return fire
 
 
@@ -200,9 +216,10 @@ def compile_engine(rulebook):
     for number, rule in enumerate(rulebook.rules):
         main = _main_patterns(rule)
         attrs[f"r{number}_main"] = Rule(*main)(_recorder(rule, "main"))
-        for k, support in enumerate(rule.support):
-            bound = getattr(AS, support.get("as") or f"_s{k}") << compile_pattern(support)
-            attrs[f"r{number}_support{k}"] = Rule(*main, bound)(_recorder(rule, "support", k))
+        for kind, items, prefix in (("support", rule.support, "_s"), ("against", rule.against, "_a")):
+            for k, item in enumerate(items):
+                attrs[f"r{number}_{kind}{k}"] = Rule(*_sibling_patterns(rule, item, f"{prefix}{k}"))(
+                    _recorder(rule, kind, k))
     return type("CompiledDiagnosisEngine", (DiagnosisEngine,), attrs)
 
 

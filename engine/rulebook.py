@@ -31,6 +31,22 @@ class Cause:
     title: str
     symptoms: tuple
     evidence: str = ""
+    leads_to: tuple = ()  # Link: this cause can produce those (root -> mechanism)
+
+
+LINK_SCOPES = ("node", "interface", "backend")
+
+
+@dataclass(frozen=True)
+class Link:
+    """A causal link: `root` can produce `mechanism`. A firing of the root covers a firing of the
+    mechanism when they share the scope's subject (an interface, an iptables backend) or, for
+    scope `node`, always. `origin` says where the link was written, for error messages."""
+    root: str
+    mechanism: str
+    scope: str
+    says: str = ""
+    origin: str = "catalog"
 
 
 @lru_cache(maxsize=None)
@@ -38,7 +54,9 @@ def catalog():
     """The cause catalog (reference/causes.yaml, shipped as engine data)."""
     text = resources.files("calirules.engine").joinpath("data/causes.yaml").read_text(encoding="utf-8")
     data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    return {c["id"]: Cause(c["id"], c["family"], c["title"], tuple(c["symptoms"]), c.get("evidence", ""))
+    return {c["id"]: Cause(c["id"], c["family"], c["title"], tuple(c["symptoms"]), c.get("evidence", ""),
+                           tuple(Link(c["id"], link["cause"], link["scope"], link.get("says", ""), "catalog")
+                                 for link in c.get("leads_to") or ()))
             for c in data["causes"]}
 
 
@@ -58,6 +76,8 @@ class RuleSpec:
     description: str = ""
     unless: list = field(default_factory=list)
     support: list = field(default_factory=list)
+    against: list = field(default_factory=list)
+    leads_to: list = field(default_factory=list)
     assumes: list = field(default_factory=list)
     evidence: list = field(default_factory=list)
     derive: dict = None
@@ -112,6 +132,10 @@ class Rulebook:
         self.rules = rules
         self.template_dirs = template_dirs
         self.derived_types = {r.derive["fact"]: tuple(r.derive["fields"]) for r in rules if r.derive}
+        self.links = causal_links(rules)
+
+    def links_from(self, cause_id):
+        return [link for link in self.links if link.root == cause_id]
 
     def fields_of(self, fact):
         if fact in FACT_TYPES:
@@ -138,8 +162,8 @@ class Rulebook:
         """Literal sysctl keys rules name: the only Sysctl facts worth declaring (a node has ~15k)."""
         keys = set()
         for rule in self.rules:
-            for pattern in rule.when + rule.unless + rule.support:
-                if pattern["fact"] == "Sysctl":
+            for pattern in rule.when + rule.unless + rule.support + rule.against:
+                if pattern.get("fact") == "Sysctl":
                     key = (pattern.get("where") or {}).get("key")
                     if isinstance(key, str) and not key.startswith("$"):
                         keys.add(key)
@@ -217,15 +241,74 @@ def check_rulebook(book):
             rule.title = rule.title or causes[rule.cause].title
             rule.symptoms = rule.symptoms or causes[rule.cause].symptoms
         _check_patterns(book, rule)
+        for k, link in enumerate(rule.leads_to):
+            if not rule.cause:
+                raise rule.error("`leads_to` belongs to a rule that names a `cause`", ["leads_to", k])
+            if link["cause"] not in causes:
+                raise rule.error(f"leads_to: unknown cause {link['cause']!r} (causes are listed in reference/causes.yaml)",
+                                 ["leads_to", k, "cause"])
+    check_links(book.links, causes)
+
+
+def causal_links(rules):
+    """The catalog's links plus those rule files add (`leads_to` under a rule), one per pair."""
+    links = {}
+    for cause in catalog().values():
+        for link in cause.leads_to:
+            links.setdefault((link.root, link.mechanism), link)
+    for rule in rules:
+        for item in rule.leads_to if rule.cause else ():
+            links.setdefault((rule.cause, item["cause"]),
+                             Link(rule.cause, item["cause"], item["scope"], item.get("says", ""),
+                                  f"{rule.path}:{rule.position(['rules', rule.index, 'leads_to'])[0]}"))
+    return list(links.values())
+
+
+def check_links(links, causes):
+    """Every link joins two known causes and the links form no cycle (a cause cannot be its own root)."""
+    graph = {}
+    for link in links:
+        for end in (link.root, link.mechanism):
+            if end not in causes:
+                raise InputError(f"causal link {link.root} -> {link.mechanism}: unknown cause {end!r}", link.origin)
+        if link.scope not in LINK_SCOPES:
+            raise InputError(f"causal link {link.root} -> {link.mechanism}: scope must be one of "
+                             f"{', '.join(LINK_SCOPES)}", link.origin)
+        graph.setdefault(link.root, []).append(link)
+    state = {}
+
+    def visit(cause_id, path):
+        state[cause_id] = "open"
+        for link in graph.get(cause_id, ()):
+            if state.get(link.mechanism) == "open":
+                cycle = path[path.index(link.mechanism):] + [link.mechanism]
+                raise InputError(f"causal links form a cycle: {' -> '.join(cycle)}", link.origin)
+            if link.mechanism not in state:
+                visit(link.mechanism, path + [link.mechanism])
+        state[cause_id] = "done"
+
+    for cause_id in sorted(graph):
+        if cause_id not in state:
+            visit(cause_id, [cause_id])
 
 
 def _check_patterns(book, rule):
     bound = set()
     names = set()
-    groups = [("when", rule.when), ("unless", rule.unless), ("support", rule.support)]
+    groups = [("when", rule.when), ("unless", rule.unless), ("support", rule.support), ("against", rule.against)]
+    when_facts = {p["as"]: p["fact"] for p in rule.when if p.get("as")}
     for group, patterns in groups:
         for i, pattern in enumerate(patterns):
             where_path = [group, i, "where"]
+            if "of" in pattern:
+                if pattern["of"] not in when_facts:
+                    raise rule.error(f"`of: {pattern['of']}` names no `when` pattern (`as:` names: "
+                                     f"{', '.join(sorted(when_facts)) or 'none'})", [group, i, "of"])
+                if pattern.setdefault("fact", when_facts[pattern["of"]]) != when_facts[pattern["of"]]:
+                    raise rule.error("give either `fact` (another fact) or `of` (the fact a `when` pattern bound)",
+                                     [group, i])
+            elif "fact" not in pattern:
+                raise rule.error("needs `fact` (another fact) or `of` (the fact a `when` pattern bound)", [group, i])
             fact = pattern["fact"]
             if fact not in FACT_TYPES and fact not in book.derived_types:
                 known = ", ".join(sorted(set(FACT_TYPES) | set(book.derived_types)))

@@ -171,9 +171,9 @@ def _workload_route_missing(lab: Lab, src: Pod, dst: Pod) -> dict:
 
 @fault("workload-route-conflict",
        "The destination IP's /32 route points at the wrong interface: target='stale' (a leftover "
-       "cali veth of a deleted pod, peer down, unknown to Felix) or target='other' (another live "
-       "pod's cali interface, e.g. after IP reuse)")
-def _workload_route_conflict(lab: Lab, src: Pod, dst: Pod, target: str = "stale") -> dict:
+       "cali veth of a deleted pod, peer down, unknown to Felix; peer_up=True leaves its peer up, so "
+       "the leftover link is UP) or target='other' (another live pod's cali interface, e.g. after IP reuse)")
+def _workload_route_conflict(lab: Lab, src: Pod, dst: Pod, target: str = "stale", peer_up: bool = False) -> dict:
     if target == "stale":
         stale_pod = f"{dst.name}-old"
         iface = naming.cali_iface(stale_pod)
@@ -182,7 +182,7 @@ def _workload_route_conflict(lab: Lab, src: Pod, dst: Pod, target: str = "stale"
             f"link add name {iface} address {naming.CALI_MAC} mtu {lab.pod_mtu} type veth "
             f"peer name {peer} mtu {lab.pod_mtu}",
             f"link set {iface} up",          # the orphaned peer stays down: no carrier
-        ])
+        ] + ([f"link set {peer} up"] if peer_up else []))
         extra = {"stale_iface": iface, "stale_peer": peer}
     elif target == "other":
         others = [p for p in lab.pods if p.name not in (dst.name, src.name)] or [src]

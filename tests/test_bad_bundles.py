@@ -7,7 +7,10 @@ import tarfile
 
 import pytest
 
-from helpers import run_cli
+from helpers import REPO, run_cli
+
+# Real `ip -d address` output from the fault lab: the core evidence every node bundle has.
+IP_ADDRESS = (REPO / "tests/fixtures/raw/netns-lab/ip_-d_address").read_bytes()
 
 
 def add(tar, name, data=b"", **attrs):
@@ -23,6 +26,7 @@ def sosreport_with(tmp_path, *extra):
     with tarfile.open(path, "w:xz") as tar:
         add(tar, "sosreport-n1/version.txt", b"sos report: 4.12.0\n")
         add(tar, "sosreport-n1/sos_commands/host/hostname", b"n1\n")
+        add(tar, "sosreport-n1/sos_commands/networking/ip_-d_address", IP_ADDRESS)
         for name, data, attrs in extra:
             add(tar, name, data, **attrs)
     return path
@@ -73,3 +77,20 @@ def test_random_bytes_are_exit_2(tmp_path):
     bundle.write_bytes(os.urandom(10_000))
     code, stderr, _ = run(tmp_path, bundle)
     assert code == 2 and str(bundle) in stderr
+
+
+def test_bundle_without_core_evidence_is_exit_2_not_a_healthy_node(tmp_path):
+    bundle = tmp_path / "sosreport-n1-2026-11-01-abcdefg.tar.xz"
+    with tarfile.open(bundle, "w:xz") as tar:
+        add(tar, "sosreport-n1/version.txt", b"sos report: 4.12.0\n")
+        add(tar, "sosreport-n1/sos_commands/host/hostname", b"n1\n")
+    code, stderr, report = run(tmp_path, bundle)
+    assert code == 2 and report is None
+    assert "not a sosreport or diags bundle: found none of" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_empty_directory_is_exit_2(tmp_path):
+    empty = tmp_path / "bundle"
+    empty.mkdir()
+    code, _, stderr = run_cli("diagnose", "--sosreport", empty)
+    assert code == 2 and "found none of" in stderr

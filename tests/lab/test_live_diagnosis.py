@@ -30,6 +30,9 @@ CASES = [
     ("workload-route-missing", {}, "legacy", "workload-route-missing"),
     ("workload-route-conflict", {}, "legacy", "workload-route-conflict"),
     ("workload-route-conflict", {"target": "other"}, "legacy", "workload-route-conflict"),
+    # The leftover veth is UP and unknown to Felix: endpoint-not-programmed fires too, as the
+    # mechanism; the route conflict is its root and must rank first.
+    ("workload-route-conflict", {"peer_up": True}, "legacy", "workload-route-conflict"),
     ("workload-veth-down", {}, "legacy", "workload-veth-down"),
     ("policy-routing-override", {}, "legacy", "policy-routing-override"),
     ("endpoint-not-programmed", {}, "legacy", "endpoint-not-programmed"),

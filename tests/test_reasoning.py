@@ -1,0 +1,261 @@
+"""Expert reasoning: counter-evidence, causal links (root over mechanism), anomalies, verdict, --explain.
+
+The examples are lab sosreports (examples/regenerate_reasoning.py): chains where a root cause and
+its mechanism are both present, and red herrings where a healthy node carries a noisy signal.
+"""
+
+import json
+import textwrap
+
+import jsonschema_rs
+import pytest
+
+from helpers import EXAMPLES, REPO, run_cli
+
+REASONING = EXAMPLES / "reasoning"
+
+# example -> (root cause ranked first, mechanisms it must list as "caused by" it, symptom flag)
+CHAINS = {
+    "chain-nm-route-missing": ("network-manager-interference", ["workload-route-missing"]),
+    "chain-felix-down-endpoint": ("calico-node-not-ready", ["endpoint-not-programmed"]),
+    "chain-stale-route-conflict": ("workload-route-conflict", ["endpoint-not-programmed", "proxy-arp-disabled"]),
+    "chain-bird-cross-node": ("bgp-not-established", ["calico-node-not-ready"]),
+}
+HERRINGS = ["herring-bird-only-same-node", "herring-old-rpf-fatal", "herring-loose-rpf-running-felix",
+            "herring-other-backend-drop-ping-ok"]
+
+
+def diagnose(path, *extra, fmt="json"):
+    code, out, err = run_cli("diagnose", "--facts", path, "--format", fmt, *extra)
+    assert "Traceback" not in err
+    return code, (json.loads(out) if fmt == "json" and out else out), err
+
+
+def test_every_reasoning_example_is_tested():
+    assert {p.stem for p in REASONING.glob("*.yaml")} == set(CHAINS) | set(HERRINGS)
+
+
+@pytest.mark.parametrize("name", sorted(CHAINS))
+def test_root_ranks_first_and_the_report_shows_the_chain(name):
+    root, mechanisms = CHAINS[name]
+    code, report, err = diagnose(REASONING / f"{name}.yaml")
+    assert code == 1, err
+    ids = [c["id"] for c in report["causes"]]
+    assert ids[0] == root, ids
+    by_id = {c["id"]: c for c in report["causes"]}
+    for mechanism in mechanisms:
+        assert root in by_id[mechanism]["caused_by"]
+        assert ids.index(mechanism) > ids.index(root)
+        assert mechanism in [link["cause"] for link in by_id[root]["leads_to"]]
+    # The root explains the mechanisms' anomalies; the text shows the chain.
+    explained = {a["id"] for a in report["anomalies"] if root in a["explained_by"]}
+    assert {a["id"] for a in report["anomalies"] if a["cause"] in mechanisms} <= explained
+    _, text, _ = diagnose(REASONING / f"{name}.yaml", fmt="text")
+    for mechanism in mechanisms:
+        assert f"How it breaks: {root} -> {mechanism}" in text
+
+
+def test_a_mechanism_more_certain_than_its_root_still_ranks_below_it():
+    _, report, _ = diagnose(REASONING / "chain-nm-route-missing.yaml")
+    root, mechanism = report["causes"][0], report["causes"][1]
+    assert mechanism["confidence"] > root["confidence"] and mechanism["caused_by"] == [root["id"]]
+
+
+@pytest.mark.parametrize("name", HERRINGS)
+def test_red_herring_finds_nothing(name):
+    code, report, err = diagnose(REASONING / f"{name}.yaml")
+    assert code == 0, (err, [(c["id"], c["confidence"]) for c in report["causes"]])
+    assert report["verdict"] == "healthy"
+    assert all(c["confidence"] < 0.5 for c in report["causes"])
+
+
+def test_counter_evidence_is_shown_with_its_weight():
+    _, report, _ = diagnose(REASONING / "herring-loose-rpf-running-felix.yaml")
+    rpf = next(c for c in report["causes"] if c["id"] == "rp-filter-loose")
+    against = [e for e in rpf["evidence"] if e.get("against")]
+    assert against and against[0]["weight"] == 0.85 and "Ready with 0 restarts" in against[0]["text"]
+    assert against[0]["source"].startswith("sos_commands/kubernetes/")
+    assert rpf["confidence"] == pytest.approx(0.75 * (1 - 0.85), abs=1e-4)  # c * prod(1 - w)
+
+
+def test_bird_only_readiness_is_not_a_same_node_cause():
+    _, report, _ = diagnose(REASONING / "herring-bird-only-same-node.yaml")
+    ready = next(c for c in report["causes"] if c["id"] == "calico-node-not-ready")
+    assert ready["confidence"] < 0.2 and any("BIRD alone" in e["text"] for e in ready["evidence"] if e.get("against"))
+
+
+def test_reports_follow_the_published_schema():
+    validator = jsonschema_rs.validator_for(json.loads((REPO / "calirules/schema/report-v1.schema.json").read_text()))
+    for path in sorted(REASONING.glob("*.yaml")):
+        _, report, _ = diagnose(path)
+        validator.validate(report)
+        assert report["verdict"] in ("found", "healthy", "inconclusive")
+
+
+# --- verdict ---------------------------------------------------------------------------------
+
+def _diagnosis(dump):
+    from calirules.engine.rulebook import load_rulebook
+    from calirules.engine.runner import diagnose as run
+    from calirules.facts_collectors.dump import normalise
+    return run(normalise(dump), load_rulebook())
+
+
+def test_verdict_healthy_and_inconclusive():
+    from calirules.ruletests import base_dump
+    assert _diagnosis(base_dump()).verdict == "healthy"
+    unread = base_dump()
+    unread.pop("netfilter")  # iptables not collected: a quiet report proves nothing
+    assert _diagnosis(unread).verdict == "inconclusive"
+
+
+def test_inconclusive_is_the_first_statement_of_the_text_report(tmp_path):
+    import yaml
+    dump = yaml.safe_load((EXAMPLES / "healthy.yaml").read_text())
+    dump.pop("netfilter")
+    path = tmp_path / "dump.yaml"
+    path.write_text(yaml.safe_dump(dump))
+    code, text, _ = diagnose(path, fmt="text")
+    assert code == 0 and text.splitlines()[1].startswith("Verdict: inconclusive")
+
+
+# --- --explain -------------------------------------------------------------------------------
+
+def test_explain_shows_the_arithmetic_of_a_weakened_cause():
+    code, text, _ = diagnose(REASONING / "herring-loose-rpf-running-felix.yaml", "--explain", "rp-filter-loose",
+                             fmt="text")
+    assert code == 0
+    assert "rule rp-filter-loose-old-felix (constant 0.75): fired" in text
+    assert "x (1 - 0.85) against: calico-node is Ready with 0 restarts" in text
+    assert "= 0.1125" in text
+    assert "rule rp-filter-loose-fatal (constant 0.95): did not match" in text
+
+
+def test_explain_says_why_not_with_the_failing_field_and_its_source():
+    code, doc, _ = diagnose(EXAMPLES / "healthy.yaml", "--explain", "ip-forwarding-disabled")
+    assert code == 0 and doc["found"] is False and doc["confidence"] == 0.0
+    rule = next(r for r in doc["rules"] if r["rule"] == "ip-forwarding-disabled-global")
+    assert rule["status"] == "did not match"
+    closest = rule["patterns"][0]["closest"]
+    assert closest["failed"][0]["field"] == "value" and closest["failed"][0]["value"] == "1"
+    assert closest["source"].startswith("proc/sys/net/ipv4/") or "sysctl" in closest["source"]
+
+
+def test_explain_names_missing_sections_and_links():
+    _, doc, _ = diagnose(REASONING / "chain-nm-route-missing.yaml", "--explain", "workload-route-missing")
+    assert doc["links"]["caused_by"][0]["root"] == "network-manager-interference"
+    assert doc["combination"]["noisy_or"] == doc["rules"][0]["confidence"]
+    _, doc, _ = diagnose(EXAMPLES / "healthy.yaml", "--explain", "calico-node-not-ready")
+    assert any(r["status"] == "not evaluated" and "components" in r["missing_sections"] for r in doc["rules"])
+
+
+@pytest.mark.parametrize("args,message", [(("--explain", "no-such-cause"), "unknown cause"),
+                                          (("--explain", "rp-filter-loose", "--format", "html"), "text or json")])
+def test_explain_bad_usage_is_exit_2(args, message):
+    code, out, err = run_cli("diagnose", "--facts", EXAMPLES / "healthy.yaml", *args)
+    assert code == 2 and message in err and out == ""
+
+
+# --- lint: links and counter-evidence are checked -------------------------------------------
+
+RULE = """\
+apiVersion: calirules/rules/v1
+rules:
+  - id: my-rule
+    cause: proxy-arp-disabled
+    confidence: 0.8
+    when:
+      - fact: WorkloadPlumbing
+        as: w
+        where: {{proxy_arp: "0"}}
+{extra}
+    remediation: proxy-arp-disabled.j2
+    tests:
+      - {{name: fires, expect: fire, facts: {{sysctls: [{{key: net.ipv4.conf.calif0e1d2c3b4a.proxy_arp, value: "0", source: user}}]}}}}
+      - {{name: quiet, expect: no-fire, facts: {{}}}}
+"""
+
+
+def lint(tmp_path, extra):
+    path = tmp_path / "rule.yaml"
+    path.write_text(RULE.format(extra=textwrap.indent(textwrap.dedent(extra), "    ")))
+    return run_cli("rules", "lint", path)
+
+
+@pytest.mark.parametrize("extra,message", [
+    ("leads_to: [{cause: no-such-cause, scope: node}]", "unknown cause 'no-such-cause'"),
+    # the catalog says workload-route-conflict -> proxy-arp-disabled; this closes the loop
+    ("leads_to: [{cause: workload-route-conflict, scope: interface}]", "cycle"),
+    ("leads_to: [{cause: proxy-arp-disabled, scope: node}]", "cycle"),
+    ("against: [{fact: NoSuchFact, weight: 0.5, says: x}]", "unknown fact type 'NoSuchFact'"),
+    ("against: [{fact: Component, where: {uptime: 5}, weight: 0.5, says: x}]", "Component has no field 'uptime'"),
+    ("against: [{of: nobody, where: {mtu: 1500}, weight: 0.5, says: x}]", "names no `when` pattern"),
+    ("against: [{of: w, where: {no_field: 1}, weight: 0.5, says: x}]", "WorkloadPlumbing has no field 'no_field'"),
+    ("against: [{fact: Component, weight: 1, says: x}]", "weight"),
+])
+def test_lint_rejects_bad_links_and_counter_evidence(tmp_path, extra, message):
+    code, out, err = lint(tmp_path, extra)
+    assert code == 2 and message in err, err
+
+
+def test_lint_accepts_good_links_and_counter_evidence(tmp_path):
+    extra = """\
+    leads_to: [{cause: workload-route-missing, scope: interface, says: a link of our own}]
+    against:
+      - {of: w, where: {oper_up: false}, weight: 0.5, says: "{{ w.iface }} is down anyway"}
+      - {fact: Component, as: c, where: {name: calico-node, ready: true}, weight: 0.2, says: "ready"}
+    """
+    code, out, err = lint(tmp_path, extra)
+    assert code == 0, err
+
+
+def test_catalog_links_form_no_cycle_and_name_known_causes():
+    from calirules.engine.rulebook import catalog, causal_links, check_links
+    links = causal_links([])
+    assert len(links) >= 15
+    check_links(links, catalog())
+
+
+def test_of_narrows_the_bound_fact(tmp_path):
+    """`of: w` adds conditions to the fact `w` itself, not to any other fact of its type."""
+    from calirules.engine.rulebook import load_rulebook
+    from calirules.engine.runner import diagnose as run
+    from calirules.facts_collectors.dump import normalise
+    from calirules.ruletests import dump_for_test
+    rule = tmp_path / "rules" / "r.yaml"
+    rule.parent.mkdir()
+    rule.write_text(RULE.format(extra=textwrap.indent(
+        "against: [{of: w, where: {forwarding: \"1\"}, weight: 0.5, says: forwarding is on}]", "    ")))
+    book = load_rulebook([rule.parent])
+    dump = dump_for_test({"facts": {"sysctls": [
+        {"key": "net.ipv4.conf.calif0e1d2c3b4a.proxy_arp", "value": "0", "source": "user"}]}})
+    found = next(f for f in run(normalise(dump), book).findings if f.cause.id == "proxy-arp-disabled")
+    mine = next(r for r in found.results if r.rule.id == "my-rule")
+    assert mine.confidence == pytest.approx(0.4)  # calif0e1d2c3b4a forwards: 0.8 * (1 - 0.5)
+    dump["sysctls"] = [s for s in dump["sysctls"] if s["key"] != "net.ipv4.conf.calif0e1d2c3b4a.forwarding"]
+    found = next(f for f in run(normalise(dump), book).findings if f.cause.id == "proxy-arp-disabled")
+    assert next(r for r in found.results if r.rule.id == "my-rule").confidence == pytest.approx(0.8)
+
+
+def _firing(**fields):
+    from calirules.engine.compiler import Firing
+    return Firing("r", "main", (), facts={"x": fields})
+
+
+@pytest.mark.parametrize("scope,root,mechanism,covered", [
+    ("interface", {"message": "device (cali83dbd022cd5): state change"}, {"iface": "cali83dbd022cd5"}, True),
+    ("interface", {"message": "device (cali83dbd022cd5): state change"}, {"iface": "calif0e1d2c3b4a"}, False),
+    ("interface", {"message": "NetworkManager started"}, {"iface": "calif0e1d2c3b4a"}, True),  # node-wide root
+    ("interface", {"misrouted": ["198.18.8.11 dev cali0d4884f7488"]}, {"iface": "cali0d4884f7488"}, True),
+    ("interface", {"message": "calico-node is not ready; cali-FORWARD"}, {"iface": "cali0d4884f7488"}, True),
+    ("backend", {"backend": "nft"}, {"backend": "nft"}, True),
+    ("backend", {"backend": "nft"}, {"backend": "legacy"}, False),
+    ("node", {"backend": "nft"}, {"iface": "cali0d4884f7488"}, True),
+])
+def test_link_scope_decides_what_a_root_covers(scope, root, mechanism, covered):
+    from calirules.engine.ranking import _covered, covers
+    from calirules.engine.rulebook import Link
+    link = Link("a", "b", scope)
+    root_firing, mechanism_firing = _firing(**root), _firing(**mechanism)
+    assert covers(link, root_firing, mechanism_firing) is covered
+    assert bool(_covered(link, [root_firing], [mechanism_firing])) is covered
