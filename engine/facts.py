@@ -18,6 +18,12 @@ from calirules.engine import compat_matrix, felix_backend, netfilter, versions
 from calirules.engine.routing import RouteIndex, host_ip, ip_in
 
 WORKLOAD_PREFIX = "cali"
+# Encapsulation overhead of Calico's tunnel devices, in bytes: felix/dataplane/linux/int_dataplane.go
+# (ipipMTUOverhead 20, vxlanMTUOverhead 50, vxlanV6MTUOverhead 70, wireguardMTUOverhead 60,
+# wireguardV6MTUOverhead 80; projectcalico/calico 87c15906), the same table as Calico's docs
+# "Configure MTU to maximize network performance". Felix sets each device's MTU to host MTU minus
+# this and gives pods the smallest MTU of the enabled encapsulations.
+TUNNEL_OVERHEAD = {"tunl0": 20, "vxlan.calico": 50, "vxlan-v6.calico": 70, "wireguard.cali": 60, "wg-v6.cali": 80}
 POD_GATEWAY = "169.254.1.1"
 # Modules only the legacy (x_tables) iptables backend loads: their presence means legacy tables.
 LEGACY_IPTABLES_MODULES = {"ip_tables", "iptable_filter", "iptable_nat", "iptable_mangle", "iptable_raw",
@@ -74,16 +80,25 @@ FACT_TYPES = {t.name: t for t in (
                  "IPs routed to another interface (misrouted: 'ip dev X'), pod IPs another pod also holds "
                  "(shared_ips: 'ip also on X')."),
     FactType("Mtu", ("workload_max", "workload_min", "workload_spread", "smallest", "pod_max", "pod_excess",
-                     "uplink", "uplink_mtu", "workload_over_uplink"), "interfaces",
+                     "uplink", "uplink_mtu", "workload_over_uplink", "tunnels", "tunnel", "tunnel_mtu",
+                     "encap_overhead", "path_mtu", "tunnel_over_path", "workload_over_path"), "interfaces",
              {"pod_max": "pods", "pod_excess": "pods", "uplink": "routes", "uplink_mtu": "routes",
-              "workload_over_uplink": "routes"},
+              "workload_over_uplink": "routes", "path_mtu": "routes",
+              "tunnel_over_path": "routes", "workload_over_path": "routes"},
              doc="MTUs on the node: cali* interfaces (largest, smallest, spread), pod-side eth0 (largest, and "
                  "by how much a pod's MTU exceeds its host-side veth), the uplink (device of the default "
-                 "route) and by how much the largest workload MTU exceeds it."),
+                 "route) and by how much the largest workload MTU exceeds it; the Calico tunnel devices that "
+                 "are up (tunnels); the one whose MTU most exceeds uplink MTU minus its encapsulation overhead "
+                 "(tunnel, tunnel_mtu, encap_overhead: IPIP 20, VXLAN 50, WireGuard 60, IPv6 VXLAN 70, IPv6 "
+                 "WireGuard 80) and by how much (tunnel_over_path); path_mtu = uplink MTU minus the largest "
+                 "overhead among the tunnels, and by how much the largest workload MTU exceeds it "
+                 "(workload_over_path). Null without a tunnel device that is up."),
     FactType("Netfilter",
              ("backend", "rules", "chains", "calico_chains", "kube_chains", "docker_chains", "other_chains",
-              "forward_policy", "calico_forward", "legacy_warning", "warnings", "unknown_interface_drops"),
-             "netfilter", doc="One iptables backend (legacy or nft) as a whole."),
+              "forward_policy", "calico_forward", "legacy_warning", "warnings", "unknown_interface_drops",
+              "kube_invalid_drop_packets"),
+             "netfilter", doc="One iptables backend (legacy or nft) as a whole. kube_invalid_drop_packets: packets "
+                              "kube-proxy's KUBE-FORWARD `ctstate INVALID -j DROP` dropped (null without that rule)."),
     FactType("Chain",
              ("backend", "table", "name", "policy", "policy_packets", "rules", "builtin", "calico_jump",
               "accepts_calico_mark", "blocks_before_calico", "first_block", "block_packets"),
@@ -115,15 +130,26 @@ FACT_TYPES = {t.name: t for t in (
     FactType("Component", ("name", "ready", "status", "restarts", "message", "age", "age_seconds",
                            "last_restart_seconds"), "components",
              doc="A Calico/Kubernetes component on the node, e.g. calico-node readiness, pod age (as printed "
-                 "and in seconds) and seconds since its last restart (None if never restarted or not shown)."),
+                 "and in seconds) and seconds since its last restart (None if never restarted or not shown), "
+                 "or a host service listed by systemctl list-units (firewalld, ufw, nm-cloud-setup; "
+                 "ready = unit active)."),
     FactType("Setting", ("component", "key", "value"), "settings",
              doc="A configuration value, e.g. felix IptablesBackend."),
     FactType("IpPool", ("name", "cidr", "nat_outgoing", "ipip_mode", "vxlan_mode", "disabled", "node_ip",
                         "contains_node_ip"), "settings", {"node_ip": "interfaces", "contains_node_ip": "interfaces"},
              doc="A Calico IPPool (from settings `ippool/<name>`), and whether its CIDR contains one of the "
                  "node's own addresses (node_ip)."),
-    FactType("LogEvent", ("component", "event", "level", "message", "count", "first", "last"), "log_events",
-             doc="A classified log line (with how often it was seen)."),
+    FactType("LogEvent", ("component", "event", "level", "message", "count", "first", "last", "current"),
+             "log_events",
+             doc="A classified log line (with how often it was seen). current: true when an occurrence comes "
+                 "from the running calico-node container instance (or is not older than its start), false "
+                 "when every occurrence predates it, null when that cannot be told."),
+    FactType("HostNetworkManager", ("name", "active", "manages_workloads", "claims", "config"), "network_managers",
+             doc="NetworkManager or systemd-networkd on the node: whether it runs (active) and whether its "
+                 "configuration claims Calico's devices (manages_workloads: cali* not excluded by "
+                 "unmanaged-devices / [device] managed=0, or matched by a .network file without "
+                 "Unmanaged=yes; claims: which of cali*, tunl0, vxlan.calico, wireguard.cali), with the "
+                 "deciding setting (config)."),
     FactType("Pod", ("name", "namespace", "netns", "host_iface", "addresses", "mtu", "gateway_neighbor"), "pods",
              doc="A pod network namespace seen from inside."),
     FactType("IpRule", ("priority", "selector", "action", "table", "table_routes", "table_workload_routes",
@@ -274,6 +300,8 @@ class FactBuilder:
         workloads = [i for i in interfaces.values() if i["name"].startswith(WORKLOAD_PREFIX) and i.get("mtu")]
         if not workloads:
             return
+        tunnels = [interfaces[n] for n in TUNNEL_OVERHEAD if n in interfaces and interfaces[n].get("mtu")
+                   and _admin_up(interfaces[n])]
         largest = max(workloads, key=lambda i: i["mtu"])
         smallest = min(workloads, key=lambda i: i["mtu"])
         values = {"workload_max": largest["mtu"], "workload_min": smallest["mtu"],
@@ -295,6 +323,25 @@ class FactBuilder:
                 values["uplink"], values["uplink_mtu"] = default["dev"], interfaces[default["dev"]]["mtu"]
                 values["workload_over_uplink"] = largest["mtu"] - values["uplink_mtu"]
                 sources["uplink"] = sources["uplink_mtu"] = default["source"]
+        values["tunnels"] = [t["name"] for t in tunnels]
+        if tunnels:
+            uplink_mtu = values.get("uplink_mtu")
+
+            def excess(tunnel):
+                return tunnel["mtu"] - (uplink_mtu - TUNNEL_OVERHEAD[tunnel["name"]]) if uplink_mtu else None
+            # the tunnel that exceeds its path most (ties: the larger overhead); no uplink: the larger overhead
+            worst = max(tunnels, key=lambda t: (excess(t) or 0, TUNNEL_OVERHEAD[t["name"]]))
+            values["tunnel"], values["tunnel_mtu"] = worst["name"], worst["mtu"]
+            values["encap_overhead"] = TUNNEL_OVERHEAD[worst["name"]]
+            sources["tunnel"] = sources["tunnel_mtu"] = sources["encap_overhead"] = worst["source"]
+            if uplink_mtu:
+                values["tunnel_over_path"] = excess(worst)
+                # pods must fit the most expensive encapsulation in use
+                values["path_mtu"] = uplink_mtu - max(TUNNEL_OVERHEAD[t["name"]] for t in tunnels)
+                values["workload_over_path"] = largest["mtu"] - values["path_mtu"]
+                sources["tunnel_over_path"] = worst["source"]
+                sources["path_mtu"] = sources["uplink_mtu"]
+                sources["workload_over_path"] = largest["source"]
         self.add("Mtu", smallest["source"], sources, **values)
 
     @staticmethod
@@ -333,7 +380,10 @@ class FactBuilder:
                         filter_chains[cname] = chain
             warnings = backend.get("warnings") or []
             unknown = netfilter.endpoint_index([backend])["unknown_drops"]
-            self.add("Netfilter", backend["source"], backend=name,
+            kube_invalid = netfilter.invalid_drops(filter_chains.get("KUBE-FORWARD", {}).get("rules") or [])
+            self.add("Netfilter", backend["source"],
+                     {"kube_invalid_drop_packets": kube_invalid[0]["source"] if kube_invalid else None}, backend=name,
+                     kube_invalid_drop_packets=sum(r.get("packets") or 0 for r in kube_invalid) if kube_invalid else None,
                      forward_policy=filter_chains.get("FORWARD", {}).get("policy"),
                      calico_forward="cali-FORWARD" in filter_chains, warnings=warnings,
                      legacy_warning=any("legacy tables present" in w for w in warnings),
@@ -526,7 +576,12 @@ class FactBuilder:
         for item in self.dump.get("log_events") or ():
             self.add("LogEvent", item["source"], component=item["component"], event=item["event"],
                      level=item.get("level"), message=item["message"], count=item.get("count", 1),
-                     first=item.get("first"), last=item.get("last"))
+                     first=item.get("first"), last=item.get("last"), current=item.get("current"))
+        for item in self.dump.get("network_managers") or ():
+            self.add("HostNetworkManager", item["source"], {"active": item.get("active_source"),
+                                                            "manages_workloads": item["source"]},
+                     name=item["name"], active=item.get("active"), manages_workloads=item.get("manages_workloads"),
+                     claims=item.get("claims") or [], config=item.get("config"))
         for pod in self.dump.get("pods") or ():
             self.add("Pod", pod["source"], name=pod.get("name"), namespace=pod.get("namespace"),
                      netns=pod.get("netns"), host_iface=pod.get("host_iface"), addresses=pod.get("addresses") or [],
@@ -557,6 +612,15 @@ def _oper_up(iface):
     if flags:
         return "UP" in flags and "LOWER_UP" in flags
     return None
+
+
+def _admin_up(iface):
+    """A device set up (`UP` flag, or state UP/UNKNOWN when flags were not read): a tunnel device the
+    kernel module created but Calico does not use (tunl0 `<NOARP>` DOWN) does not count."""
+    flags = {f.upper() for f in iface.get("flags") or ()}
+    if flags:
+        return "UP" in flags
+    return (iface.get("state") or "").upper() in ("UP", "UNKNOWN")
 
 
 def _gateway_neighbor(pod):

@@ -7,13 +7,13 @@ that would collect it, never guessed.
 """
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from calirules import __version__
 from calirules.facts_collectors import specs
 from calirules.facts_collectors.dump import API_VERSION, KIND
-from calirules.facts_collectors.parsers import (calico_resources, cni, conntrack, iproute, iptables, kube, logs, modules, nft, sysctl,
-                                                system)
+from calirules.facts_collectors.parsers import (calico_resources, cni, conntrack, hostnet, iproute, iptables, kube, logs, modules,
+                                                nft, sysctl, system)
 
 
 
@@ -59,10 +59,12 @@ class BundleReader:
                                 ("ip_rules", self._ip_rules), ("netfilter", self._netfilter),
                                 ("legacy_tables", self._legacy_tables), ("kernel_modules", self._modules), ("conntrack", self._conntrack),
                                 ("pods", self._pods), ("components", self._components),
-                                ("settings", self._settings), ("log_events", self._log_events)):
+                                ("settings", self._settings), ("log_events", self._log_events),
+                                ("network_managers", self._network_managers)):
             value = reader()
             if value is not None:
                 dump[section] = value
+        self._host_services(dump)
         _link_pods_to_interfaces(dump, self.pod_peers)
         _calico_version_from_logs(dump)
         if not any(v["component"] == "calico" for v in dump.get("versions", ())):
@@ -298,15 +300,32 @@ class BundleReader:
         return result
 
     def _log_events(self):
-        """Classified log lines from every log the bundle has; None when it has no log at all."""
-        merged, found = {}, False
+        """Classified log lines from every log the bundle has; None when it has no log at all.
+
+        Each item says whether the running calico-node container instance saw it (`current`,
+        see _CalicoNodeInstance). Journal and syslog copies of one line count once.
+        """
+        merged, found, seen, budget = {}, False, {}, specs.LOG_TOTAL_BYTES
+        instance = _CalicoNodeInstance(self.source)
+        read_paths = set()
         for pattern, kind, component in specs.LOG_SOURCES:
             for path in self.source.glob(pattern):
-                text = self.source.read_text(path, specs.LOG_TAIL_BYTES)
+                if path in read_paths or self._skip_log(path):
+                    continue
+                read_paths.add(path)
+                if budget <= 0:
+                    self.notes.append(f"{path}: not read (logs over {specs.LOG_TOTAL_BYTES // 2**20} MiB in all)")
+                    continue
+                text = self.source.read_text(path, min(specs.LOG_TAIL_BYTES, budget))
                 if text is None:
                     continue
+                budget -= len(text)
                 found = True
-                for item in logs.log_events_from_file(text, self.source.display_path(path), kind, component):
+                display = self.source.display_path(path)
+                for item in logs.log_events_from_file(text, display, kind, component, seen):
+                    current = instance.current(path, item, display)
+                    if current is not None:
+                        item["current"] = current
                     _merge_event(merged, item)
         path, text = self.first("ipset_list")
         if text is not None:  # `ipset list` prints the kernel/userspace revision error itself
@@ -320,6 +339,75 @@ class BundleReader:
                                                  "cat /var/log/calico/cni/cni.log; journalctl -u kubelet"})
             return None
         return list(merged.values())
+
+    def _skip_log(self, path):
+        """Copies and compressed rotations not to read (noted once per file where it matters)."""
+        if path.endswith(specs.LOG_SKIPPED_SUFFIXES):
+            self.notes.append(f"{path}: compressed log rotation not read")
+            return True
+        if path in specs.JOURNAL_THIS_BOOT and self.source.exists(specs.JOURNAL_FULL):
+            return True  # a subset of the full journal's newest part
+        if path.startswith("var/log/containers/"):
+            # a link sos copies together with its var/log/pods target: read the target once
+            return bool(self.source.glob("var/log/pods/*_calico-node-*/calico-node/*.log"))
+        return False
+
+    def _host_services(self, dump):
+        """Host services some causes name (firewalld, nm-cloud-setup, ufw) as `components` items,
+        from `systemctl list-units` (it lists loaded units that are active or failed; a unit not
+        listed is not running). Added to what the Kubernetes views gave, never replacing it."""
+        path, text = self.first("systemctl_list-units")
+        if text is None:
+            return
+        units = hostnet.parse_systemctl_units(text, path)
+        for name, unit_names in specs.HOST_SERVICES:
+            unit = next((units[u] for u in unit_names if u in units), None)
+            if unit is not None:
+                dump.setdefault("components", []).append({
+                    "name": name, "ready": unit["active"] == "active",
+                    "status": f"{unit['active']} ({unit['sub']})", "source": unit["source"]})
+
+    def _network_managers(self):
+        """NetworkManager and systemd-networkd: running or not, and whether their configuration
+        claims Calico's devices (parsers.hostnet). [] when the unit list was read and neither is
+        there; None when the bundle tells nothing about either."""
+        units = None
+        units_path, text = self.first("systemctl_list-units")
+        if text is not None:
+            units = hostnet.parse_systemctl_units(text, units_path)
+        path, text = self.first("nmcli_general_status")
+        nm_status = hostnet.parse_nmcli_general_status(text, path) if text is not None else {}
+        items = []
+        for name, unit, order, claims_of, patterns in (
+                ("NetworkManager", "NetworkManager.service", hostnet.networkmanager_order, hostnet.networkmanager_claims,
+                 specs.NETWORKMANAGER_CONFIG),
+                ("systemd-networkd", "systemd-networkd.service", hostnet.networkd_order, hostnet.networkd_claims,
+                 specs.NETWORKD_CONFIG)):
+            paths = order([p for pattern in patterns for p in self.source.glob(pattern)])
+            claims = claims_of([(self.source.display_path(p), self.source.read_text(p, 1024 * 1024)) for p in paths])
+            active, active_source = None, None
+            if name == "NetworkManager" and "running" in nm_status:
+                active, active_source = nm_status["running"], nm_status["source"]
+            elif units is not None:
+                state = units.get(unit)
+                active = bool(state and state["active"] == "active" and state["sub"] == "running")
+                active_source = state["source"] if state else f"{units_path} (no {unit})"
+            if not claims and not active:
+                continue  # neither configured nor running: nothing to say about it
+            item = {"name": name, "active": active, "source": claims.get("source") or active_source}
+            if active_source:
+                item["active_source"] = active_source
+            if claims:
+                item.update(manages_workloads="cali*" in claims["claims"], claims=claims["claims"],
+                            config=claims["config"])
+            items.append(item)
+        if items or units is not None:
+            return items
+        self.missing.append({"what": "host network manager state and configuration", "section": "network_managers",
+                             "reason": "not in the bundle",
+                             "collect_with": "systemctl list-units; cat /etc/NetworkManager/NetworkManager.conf "
+                                             "/etc/NetworkManager/conf.d/*.conf /etc/systemd/network/*.network"})
+        return None
 
     def _pods(self):
         namespaces = sorted({p.split("/")[3] for p in self.source.glob("sos_commands/networking/namespaces/*/*")})
@@ -392,10 +480,101 @@ def _merge_event(merged, item):
         return
     held = merged[key]
     held["count"] = held.get("count", 1) + item.get("count", 1)
+    # current: true if any occurrence is from the running instance, false if all predate it.
+    currents = (held.get("current"), item.get("current"))
+    if True in currents:
+        held["current"] = True
+    elif currents != (False, False):
+        held.pop("current", None)
     for field, pick in (("first", min), ("last", max)):
         values = [v for v in (held.get(field), item.get(field)) if v]
         if values:
             held[field] = pick(values)
+
+
+class _CalicoNodeInstance:
+    """The running calico-node container instance, from its CRI log files, and whether a log
+    event comes from it (`current`: True / False / None = cannot tell).
+
+    kubelet writes `var/log/pods/<ns>_<pod>_<uid>/calico-node/<N>.log`, N the restart count, and
+    rotates it to `<N>.log.<timestamp>`: the highest N is the running instance. With several pod
+    directories (a replaced pod), the one `var/log/containers/<pod>_<ns>_calico-node-<id>.log`
+    names is current, else the one whose newest instance started last. The instance's start is
+    the earliest timestamp in its files. An event is current when it was read from the running
+    instance's files or its last occurrence is at/after that start; it predates the instance when
+    read from an older instance's file or last seen before the start. In a cluster diags bundle,
+    `kubectl logs` of the calico-node pod is the running instance and its `.previous.log` the one
+    before. Timestamps without a year or zone (journal short format, dmesg) cannot be compared:
+    None. Calico's own log timestamps carry no zone; they are taken as UTC (calico-node containers
+    run in UTC). The start is read from the head of each file; a file over 64 MiB (kubelet rotates
+    at 10 MiB by default) is read from its tail, which makes the start later than it was.
+    """
+
+    def __init__(self, source):
+        self.files, self.all_files, self.start = set(), set(), None
+        dirs = {}
+        for path in source.glob("var/log/pods/*_calico-node-*/calico-node/*"):
+            index = path.rsplit("/", 1)[1].split(".", 1)[0]
+            if index.isdigit() and ".log" in path.rsplit("/", 1)[1]:
+                dirs.setdefault(path.rsplit("/", 2)[0], {}).setdefault(int(index), []).append(path)
+        if not dirs:
+            return
+        self.all_files = {p for by_index in dirs.values() for paths in by_index.values() for p in paths}
+        linked = {name.rsplit("/", 1)[1].split("_", 1)[0] for name in source.glob("var/log/containers/calico-node-*.log")}
+        # var/log/pods/<ns>_<pod>_<uid>: the pod name is the middle part
+        candidates = [d for d in dirs if d.rsplit("/", 1)[1].split("_")[1:2] and d.rsplit("/", 1)[1].split("_")[1] in linked]
+        best = None
+        for directory in candidates or dirs:
+            newest = dirs[directory][max(dirs[directory])]
+            start = min((t for t in (_first_cri_time(source, p) for p in newest) if t), default=None)
+            if best is None or (start is not None and (best[1] is None or start > best[1])):
+                best = (newest, start)
+        self.files, self.start = set(best[0]), best[1]
+
+    def current(self, path, item, display=None):
+        if path in self.files:
+            return True
+        if display and _KUBECTL_LOG.match(display):  # cluster diags: `kubectl logs [--previous]`
+            return not display.endswith(".previous.log")
+        last = _parse_time(item.get("last"))
+        if self.start is not None and last is not None:
+            return last >= self.start
+        if self.files and path in self.all_files:
+            return False  # an earlier instance's file, and nothing says it ran on afterwards
+        return None
+
+
+_KUBECTL_LOG = re.compile(r"^nodes/[^/]+/[^/]+/calico-node-[^/]*\.log$")
+
+
+def _first_cri_time(source, path):
+    text = source.read_text(path, 64 * 1024 * 1024)
+    for line in (text or "").split("\n", 50)[:50]:
+        records = logs.parse_cri_log(line + "\n")
+        if records:
+            return _parse_time(records[0][1])
+    return None
+
+
+_STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})[T _](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def _parse_time(text):
+    """An absolute timestamp from a log time field, or None: RFC 3339 (CRI), Calico's
+    `2026-11-01 10:00:00.123` and svlogd's `2026-11-01_10:00:00.12345` (both UTC)."""
+    match = _STAMP.match(text) if isinstance(text, str) else None
+    if not match:
+        return None
+    date, clock, fraction, zone = match.groups()
+    try:
+        stamp = datetime.strptime(f"{date} {clock}", "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "+" else 1
+        digits = zone[1:].replace(":", "")
+        stamp += sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return stamp + timedelta(microseconds=int((fraction or "0")[:6].ljust(6, "0")))
 
 
 def _sos_manifest(source):

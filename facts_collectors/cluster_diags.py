@@ -42,6 +42,8 @@ SHARED_FILES = {
     specs.SPECS["calicoctl_get_ippools_-o_yaml"].live_path: "cluster/crd/ippools.crd.projectcalico.org.yaml",
 }
 NODE_LOG = "logs/calico-node.log"  # the bundle reader classifies this as a calico-node log
+# `kubectl logs --previous` of a restarted calico-node (after v3.32): the instance before this one
+NODE_PREVIOUS_LOG = "logs/calico-node.previous.log"
 
 
 class ClusterNodeSource(EvidenceSource):
@@ -56,14 +58,15 @@ class ClusterNodeSource(EvidenceSource):
     def _real(self, relpath):
         if relpath in SHARED_FILES:
             return SHARED_FILES[relpath]
-        if relpath == NODE_LOG:
-            logs = self.source.glob(f"nodes/{self.node}/*/calico-node-*.log")
+        if relpath in (NODE_LOG, NODE_PREVIOUS_LOG):
+            logs = [p for p in self.source.glob(f"nodes/{self.node}/*/calico-node-*.log")
+                    if p.endswith(".previous.log") == (relpath == NODE_PREVIOUS_LOG)]
             return logs[0] if logs else None
         name = NODE_FILES.get(relpath)
         return f"nodes/{self.node}/{name}" if name else None
 
     def files(self):
-        return [p for p in [*NODE_FILES, *SHARED_FILES, NODE_LOG] if self.exists(p)]
+        return [p for p in [*NODE_FILES, *SHARED_FILES, NODE_LOG, NODE_PREVIOUS_LOG] if self.exists(p)]
 
     def exists(self, relpath):
         real = self._real(relpath)

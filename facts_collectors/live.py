@@ -65,12 +65,21 @@ class LiveCollector:
                                                   netns=spec.in_netns))
 
     def _collect_logs(self):
+        budget = specs.LOG_TOTAL_BYTES
         for pattern, _kind, _component in specs.LOG_SOURCES:
             if pattern.startswith("var/log/"):
                 for path in sorted(Path("/").glob(pattern))[:50]:
-                    data = self._read_file(str(path), tail=specs.LOG_TAIL_BYTES)
+                    if str(path).endswith(specs.LOG_SKIPPED_SUFFIXES) or budget <= 0:
+                        continue
+                    data = self._read_file(str(path), tail=min(specs.LOG_TAIL_BYTES, budget))
                     if data is not None:
+                        budget -= len(data)
                         self._store(str(path).lstrip("/"), data)
+        for pattern in specs.NETWORKMANAGER_CONFIG + specs.NETWORKD_CONFIG:
+            for path in sorted(Path("/").glob(pattern))[:100]:
+                data = self._read_file(str(path), tail=1024 * 1024)
+                if data is not None:
+                    self._store(str(path).lstrip("/"), data)
         self._store("sos_commands/kernel/dmesg", self._execute(("dmesg",), 10.0, "sos_commands/kernel/dmesg"))
 
     def _execute(self, argv, timeout, what, netns=False):

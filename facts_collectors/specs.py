@@ -81,7 +81,23 @@ SPECS = {s.name: s for s in (
     _file("/etc/cni/net.d/10-calico.conflist"),
     _cmd("ipset list", "ipsets", plugin="sos_extras/calico", needs_module="ip_set"),
     _extra("calicoctl get ippools -o yaml", in_netns=False, timeout=10.0),
+    # Host network managers: which units run (sos systemd plugin), NetworkManager's own status
+    # (sos networkmanager plugin runs nmcli only while NetworkManager runs).
+    _cmd("systemctl list-units", plugin="systemd", in_netns=False),
+    _cmd("nmcli general status", plugin="networkmanager", in_netns=False, timeout=5.0),
 )}
+
+# Host services some causes name, as `components` items (name, systemd units in order of preference).
+HOST_SERVICES = (("firewalld", ("firewalld.service",)), ("ufw", ("ufw.service",)),
+                 ("nm-cloud-setup", ("nm-cloud-setup.timer", "nm-cloud-setup.service")))
+
+# Host network manager configuration, copied at its host path (sos: networkmanager plugin for
+# NetworkManager.conf and the conf.d directories, systemd plugin for /etc/systemd, networking
+# plugin for /run/systemd/network; live collection reads the same files).
+NETWORKMANAGER_CONFIG = ("etc/NetworkManager/NetworkManager.conf", "etc/NetworkManager/conf.d/*.conf",
+                         "run/NetworkManager/conf.d/*.conf", "usr/lib/NetworkManager/conf.d/*.conf")
+NETWORKD_CONFIG = ("etc/systemd/network/*.network", "run/systemd/network/*.network",
+                   "usr/lib/systemd/network/*.network", "lib/systemd/network/*.network")
 
 # Kubernetes API views sos takes where /etc/kubernetes/admin.conf exists (names vary by sos
 # version and kubeconfig flag: found by pattern, newest layout first).
@@ -99,26 +115,56 @@ def pod_path(namespace, command):
     return f"sos_commands/networking/namespaces/{namespace}/{mangle(f'ip netns exec {namespace} {command}')}"
 
 
-# Logs worth classifying, by bundle path pattern: (glob, kind for parsers.logs, component hint).
-# sosreport: container logs (container_log plugin), the /var/log/calico tree (sos-extras),
-# journals (kubernetes/networkmanager/firewalld/logs plugins), dmesg. calicoctl node diags:
-# logs/<svc>/current, logs/cni/cni.log, logs/<container>.log. Live: the same host files.
+# Logs worth classifying, by bundle path pattern: (glob, kind for parsers.logs, component hint;
+# None = from the path, see parsers.logs.component_from_path). Every place a real bundle keeps them:
+#  - CRI container logs (sos container_log plugin; live: the host files): the calico-node pod's
+#    containers, `<N>.log` per restart and kubelet-rotated `<N>.log.<timestamp>` (`.gz` skipped);
+#    `var/log/containers/*` links are read only when their `var/log/pods` target is absent;
+#  - /var/log/calico (svlogd `current` + rotated `@<tai64n>.s/.u`, CNI `cni.log` + lumberjack
+#    backups), copied by sos-extras; calicoctl node diags `logs/...`, `logs/<container>.log`;
+#  - journals: sos `logs` plugin (`journalctl --no-pager`, `--boot`, `--boot -1`, `--catalog`
+#    variants of sos 3.9-4.3, `--since` suffixes) and the per-unit journals other plugins take;
+#  - syslog files (`var/log/messages*`, `var/log/syslog*`, `var/log/kern.log*`, same line format
+#    as `journalctl` short/short-iso output), rotated names included;
+#  - dmesg.
+# A line seen in two journal/syslog files is counted once (see bundle._log_events).
 LOG_SOURCES = (
     ("var/log/pods/*_calico-node-*/calico-node/*.log", "cri", "calico-node"),
+    ("var/log/pods/*_calico-node-*/calico-node/*.log.*", "cri", "calico-node"),
     ("var/log/pods/*_calico-node-*/install-cni/*.log", "cri", "cni"),
-    ("var/log/calico/cni/cni.log", "cni", "cni"),
-    ("var/log/calico/felix/current", "calico", "felix"),
-    ("var/log/calico/confd/current", "calico", "confd"),
-    ("logs/felix/current", "calico", "felix"),
-    ("logs/confd/current", "calico", "confd"),
-    ("logs/cni/cni.log", "cni", "cni"),
-    ("logs/calico-node.log", "calico", "calico-node"),
-    ("sos_commands/kubernetes/journalctl_--no-pager_--unit_kubelet", "journal", "kubelet"),
-    ("sos_commands/openshift/journalctl_--no-pager_--unit_kubelet", "journal", "kubelet"),
-    ("sos_commands/networkmanager/journalctl_--no-pager_--unit_NetworkManager", "journal", "NetworkManager"),
-    ("sos_commands/firewalld/journalctl_--no-pager_--unit_firewalld", "journal", "firewalld"),
+    ("var/log/pods/*_calico-node-*/upgrade-ipam/*.log", "cri", "calico-node"),
+    ("var/log/containers/calico-node-*.log", "cri", "calico-node"),
+    ("var/log/calico/*/current", "calico", None),
+    ("var/log/calico/*/@*", "calico", None),
+    ("var/log/calico/cni/cni*.log*", "cni", "cni"),
+    ("logs/*/current", "calico", None),
+    ("logs/*/@*", "calico", None),
+    ("logs/cni/cni*.log*", "cni", "cni"),
+    ("logs/*.log", "calico", "calico-node"),
+    ("sos_commands/logs/journalctl_--no-pager", "journal", None),
+    ("sos_commands/logs/journalctl_--no-pager_--since*", "journal", None),
+    ("sos_commands/logs/journalctl_--no-pager_*--boot*", "journal", None),
+    ("sos_commands/logs/journalctl_--all_--this-boot_--no-pager", "journal", None),
+    ("sos_commands/kubernetes/journalctl_--no-pager_--unit_kubelet*", "journal", "kubelet"),
+    ("sos_commands/openshift/journalctl_--no-pager_--unit_kubelet*", "journal", "kubelet"),
+    ("sos_commands/networkmanager/journalctl_--no-pager_--unit_NetworkManager*", "journal", "NetworkManager"),
+    ("sos_commands/firewalld/journalctl_--no-pager_--unit_firewalld*", "journal", "firewalld"),
+    ("sos_commands/containerd/journalctl_--no-pager_--unit_containerd*", "journal", "containerd"),
+    ("sos_commands/crio/journalctl_--no-pager_--unit_crio*", "journal", "crio"),
+    ("sos_commands/docker/journalctl_--no-pager_--unit_docker*", "journal", "docker"),
+    ("var/log/messages*", "journal", None),
+    ("var/log/syslog*", "journal", None),
+    ("var/log/kern.log*", "journal", "kernel"),
     ("sos_commands/kernel/dmesg", "dmesg", "kernel"),
 )
+# This-boot journals hold nothing the full journal's newest part lacks: skipped when it is there.
+# (`--boot -1`, the previous boot, is read: its newest lines may be older than the full journal's tail.)
+JOURNAL_FULL = "sos_commands/logs/journalctl_--no-pager"
+JOURNAL_THIS_BOOT = ("sos_commands/logs/journalctl_--no-pager_--boot", "sos_commands/logs/journalctl_--no-pager_--catalog_--boot",
+                     "sos_commands/logs/journalctl_--all_--this-boot_--no-pager")
+# Compressed rotations are not read (a decompression bomb is one gzip away); a note says so.
+LOG_SKIPPED_SUFFIXES = (".gz", ".xz", ".bz2", ".zst")
+LOG_TOTAL_BYTES = 160 * 1024 * 1024  # all logs together; beyond it the rest are skipped with a note
 LOG_TAIL_BYTES = 16 * 1024 * 1024  # the newest 16 MiB of each log: what explains a failure now
 
 # What sos itself has for iptables (no host iptables-save; firewall_tables plugin).

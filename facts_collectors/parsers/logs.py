@@ -227,15 +227,18 @@ def _signature(number, entry):
 def normalize_hint(hint):
     """A journal identifier, file-derived name or component -> a known hint, or None (unknown:
     signatures then match on the text alone)."""
-    if not isinstance(hint, str):
-        return None
+    return _normalize_hint(hint) if isinstance(hint, str) else None
+
+
+@lru_cache(maxsize=4096)
+def _normalize_hint(hint):
     name = hint.strip().lower()
     if name.endswith(".service"):
         name = name[:-len(".service")]
     return _HINT_ALIASES.get(name)
 
 
-def classify(records, source, default_component=None):
+def classify(records, source, default_component=None, seen=None):
     """[(lineno, time, component_hint, message)] -> `log_events` items.
 
     A message that is a Calico logrus line is matched on its text after `file.go line: `; its
@@ -243,6 +246,11 @@ def classify(records, source, default_component=None):
     used. Otherwise the record's time and hint are used; a record without a hint takes
     `default_component`. A signature matches only lines whose hint is one of its `seen_in` when
     the hint is known; unknown hints (e.g. a `k3s` journal identifier) do not restrict.
+
+    `seen` (a dict, shared across files by the caller) counts a journal/syslog line once: a
+    matching record whose (time to the second, hint, message) another file already had is
+    skipped, so the same line in the full journal, a per-unit journal and /var/log/messages adds
+    one (repeats within one file all count).
 
     One item per (component, event), in order of first match: `count` = matching lines,
     `first`/`last` = first/last timestamp seen on them, `message` (trimmed to MESSAGE_LIMIT
@@ -258,20 +266,30 @@ def classify(records, source, default_component=None):
         lineno, time, hint, message = record
         if not isinstance(message, str) or not message.strip():
             continue
+        raw_hint = hint
         hint = normalize_hint(hint) or default_hint
         level = None
         calico = parse_calico_line(message)
         if calico is not None:
             message, level, time = calico["msg"], calico["level"], calico["time"]
             hint = _PREFIX_HINTS.get(calico["component"], hint)
-        candidates = by_hint.get(hint)
-        if candidates is None:
-            candidates = by_hint[hint] = tuple(
-                signature for signature in table if hint is None or hint in signature.seen_in)
+        entry = by_hint.get(hint)
+        if entry is None:
+            candidates = tuple(signature for signature in table if hint is None or hint in signature.seen_in)
+            # one pass over the line tells whether any candidate can match (most lines: none)
+            any_of = re.compile("|".join(f"(?:{s.regex.pattern})" for s in candidates)) if candidates else None
+            entry = by_hint[hint] = (candidates, any_of)
+        candidates, any_of = entry
+        if any_of is None or not any_of.search(message):
+            continue
         matched_events = set()
         for signature in candidates:
             if signature.event in matched_events or not signature.regex.search(message):
                 continue
+            if not matched_events and seen is not None:
+                key = _line_key(time, raw_hint, message)
+                if key is not None and seen.setdefault(key, source) != source:
+                    break  # already counted from another file
             matched_events.add(signature.event)
             key = (signature.component, signature.event)
             state = found.get(key)
@@ -285,6 +303,29 @@ def classify(records, source, default_component=None):
                 state["first"] = state["first"] or time
                 state["last"] = time
     return [_item(component, event, state) for (component, event), state in found.items()]
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_SHORT_TIME = re.compile(r"^([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}:\d{2}:\d{2})")
+_ISO_TIME = re.compile(r"^\d{4}-(\d{2})-(\d{2})[T ](\d{2}:\d{2}:\d{2})")
+
+
+def _line_key(time, hint, message):
+    """What identifies one journal/syslog line in any of its copies: month, day and second of its
+    (local) timestamp, the identifier and the text. journalctl short (`Nov 01 10:00:00`), classic
+    syslog (`Nov  1 10:00:00`) and short-iso/RFC 3339 syslog (`2026-11-01T10:00:00.123+00:00`)
+    of one line give one key. None without a timestamp (such lines are never merged)."""
+    if not isinstance(time, str):
+        return None
+    match = _SHORT_TIME.match(time)
+    if match:
+        stamp = (match.group(1), int(match.group(2)), match.group(3))
+    else:
+        match = _ISO_TIME.match(time)
+        if not match or not 1 <= int(match.group(1)) <= 12:
+            return None
+        stamp = (_MONTHS[int(match.group(1)) - 1], int(match.group(2)), match.group(3))
+    return stamp + (str(hint or "").lower(), message.strip())
 
 
 def _item(component, event, state):
@@ -318,7 +359,7 @@ def component_from_path(source):
     return "calico-node"
 
 
-def log_events_from_file(text, source, kind, component=None):
+def log_events_from_file(text, source, kind, component=None, seen=None):
     """Classify one log file; `kind` says how to read it:
 
       cri      container log under /var/log/pods or /var/log/containers (default component
@@ -331,7 +372,8 @@ def log_events_from_file(text, source, kind, component=None):
       dmesg    dmesg / dmesg -T (hint = kernel);
       plain    one message per line, no timestamps (e.g. kubelet event messages).
 
-    `component` overrides the default hint. An unknown kind gives [].
+    `component` overrides the default hint; `seen` is passed to classify for journal lines
+    (duplicates across journal and syslog files). An unknown kind gives [].
     """
     if kind == "cri":
         records = [(lineno, time, None, message) for lineno, time, _stream, message in parse_cri_log(text)]
@@ -340,7 +382,7 @@ def log_events_from_file(text, source, kind, component=None):
         records = _svlogd_records(text)
         default = component or ("cni" if kind == "cni" else component_from_path(source))
     elif kind == "journal":
-        records, default = parse_journal(text), component
+        return classify(parse_journal(text), source, component, seen)
     elif kind == "dmesg":
         records = [(lineno, time, "kernel", message) for lineno, time, message in parse_dmesg(text)]
         default = "kernel"

@@ -5,8 +5,8 @@ import random
 import pytest
 from rawfixtures import RAW
 
-from calirules.facts_collectors.parsers import (calico_resources, cni, conntrack, iproute, ipset, iptables, kube, logs, modules, nft,
-                                                sysctl, system)
+from calirules.facts_collectors.parsers import (calico_resources, cni, conntrack, hostnet, iproute, ipset, iptables, kube, logs,
+                                                modules, nft, sysctl, system)
 
 PARSERS = [
     sysctl.parse_sysctl_a, iproute.parse_ip_link, iproute.parse_ip_route, iproute.parse_ip_rule,
@@ -18,6 +18,7 @@ PARSERS = [
     kube.parse_kubectl_pods, kube.parse_kubectl_nodes, kube.parse_crictl_ps, kube.parse_crictl_images,
     kube.parse_image_refs, ipset.parse_ipset_list, cni.parse_cni_conflist, logs.parse_cri_log, logs.parse_journal,
     logs.parse_dmesg, calico_resources.parse_ippools, iptables.parse_ip_tables_names,
+    hostnet.parse_ini, hostnet.parse_systemctl_units, hostnet.parse_nmcli_general_status,
 ]
 FIXTURES = sorted(path for path in RAW.rglob("*") if path.is_file() and path.suffix not in (".sh", ".md"))
 # Characters that matter to some grammar: quotes, braces, continuations, counters, separators.

@@ -603,3 +603,24 @@ def test_every_damaged_fixture_is_survived():
                     valid(logs.log_events_from_file(damaged, "d", kind))
                 texts += 1
     assert texts >= 16 * len(FIXTURES)
+
+
+# --- one line in several journal/syslog files (constructed lines: journalctl short, classic
+# syslog with a space-padded day, RFC 3339 syslog; message from causes.yaml) -------------------------
+
+def test_seen_counts_a_journal_line_once_across_formats():
+    message = "<info>  [1793527200.1234] device (cali1a2b3c4d5e6): state change: unmanaged -> unavailable"
+    seen = {}
+    first = logs.log_events_from_file(f"Nov 01 10:00:00 node1 NetworkManager[812]: {message}\n", "journal",
+                                      "journal", seen=seen)
+    again = logs.log_events_from_file(f"Nov  1 10:00:00 node1 NetworkManager[812]: {message}\n"
+                                      f"2026-11-01T10:00:00.5+00:00 node1 NetworkManager[812]: {message}\n"
+                                      f"Nov  1 10:00:07 node1 NetworkManager[812]: {message}\n",
+                                      "messages", "journal", seen=seen)
+    assert valid(first)[0]["count"] == 1
+    assert valid(again)[0]["count"] == 1 and again[0]["first"] == "Nov  1 10:00:07"
+    # the same line twice in one file is two events
+    twice = logs.log_events_from_file(f"Nov 01 10:00:09 h NetworkManager[812]: {message}\n" * 2, "j2", "journal", seen=seen)
+    assert twice[0]["count"] == 2
+    # without `seen` nothing is merged
+    assert logs.log_events_from_file(f"Nov 01 10:00:00 h NetworkManager: {message}\n" * 2, "j", "journal")[0]["count"] == 2
