@@ -73,7 +73,7 @@ def test_counter_evidence_is_shown_with_its_weight():
     _, report, _ = diagnose(REASONING / "herring-loose-rpf-running-felix.yaml")
     rpf = next(c for c in report["causes"] if c["id"] == "rp-filter-loose")
     against = [e for e in rpf["evidence"] if e.get("against")]
-    assert against and against[0]["weight"] == 0.85 and "Ready with 0 restarts" in against[0]["text"]
+    assert against and against[0]["weight"] == 0.85 and "Ready for 2h13m with 0 restarts" in against[0]["text"]
     assert against[0]["source"].startswith("sos_commands/kubernetes/")
     assert rpf["confidence"] == pytest.approx(0.75 * (1 - 0.85), abs=1e-4)  # c * prod(1 - w)
 
@@ -126,7 +126,7 @@ def test_explain_shows_the_arithmetic_of_a_weakened_cause():
                              fmt="text")
     assert code == 0
     assert "rule rp-filter-loose-old-felix (constant 0.75): fired" in text
-    assert "x (1 - 0.85) against: calico-node is Ready with 0 restarts" in text
+    assert "x (1 - 0.85) against: calico-node is Ready for 2h13m with 0 restarts" in text
     assert "= 0.1125" in text
     assert "rule rp-filter-loose-fatal (constant 0.95): did not match" in text
 
