@@ -7,6 +7,10 @@ removes it (not collected). The result must be
 a valid dump (the facts schema is checked), and the rule must fire, or not, as `expect` says;
 `confidence: {lt: x}` / `{ge: x}` also bounds the rule's own score after support and
 counter-evidence (how a test shows that an `against` pattern weakens a firing).
+
+Every `against` pattern must be shown at work: at least one test of its rule in which the rule
+fires, that pattern matches, and the confidence is bounded with `lt` (a red herring). A pattern no
+test exercises is reported as a failed test of the rule.
 """
 
 import copy
@@ -65,6 +69,7 @@ def run_rule_tests(rulebook, only=None):
     for rule in rulebook.rules:
         if only and rule.id not in only:
             continue
+        exercised = set()
         for index, test in enumerate(rule.tests):
             dump = dump_for_test(test)
             try:
@@ -82,8 +87,26 @@ def run_rule_tests(rulebook, only=None):
                 score = rule_confidence(diagnosis, rule.id)
                 passed = ("lt" not in bounds or score < bounds["lt"]) and ("ge" not in bounds or score >= bounds["ge"])
                 detail += f" at confidence {score:.2f}, expected {_bounds_text(bounds)}"
+            if passed and fired and bounds and "lt" in bounds:
+                exercised |= _against_matched(diagnosis, rule)
             results.append(RuleTestResult(rule, test, passed, detail))
+        for index, item in enumerate(rule.against):
+            if index not in exercised:
+                results.append(RuleTestResult(
+                    rule, {"name": f"against[{index}] is shown at work", "expect": "fire"}, False,
+                    f"no test fires the rule with this pattern matching and a `confidence: {{lt: ...}}` bound "
+                    f"(against[{index}]: {item['says']!r})"))
     return results
+
+
+def _against_matched(diagnosis, rule):
+    """Indexes of the rule's `against` patterns that matched one of its firings."""
+    for finding in diagnosis.findings:
+        for result in finding.results:
+            if result.rule.id == rule.id:
+                return {index for index, item in enumerate(rule.against)
+                        if any(matched is item for matched, _ in result.against)}
+    return set()
 
 
 def rule_confidence(diagnosis, rule_id):

@@ -79,13 +79,13 @@ FACT_TYPES = {t.name: t for t in (
                  "drop and conntrack-INVALID drop counters, the pod side (IPs, MTU, gateway neighbour), pod "
                  "IPs routed to another interface (misrouted: 'ip dev X'), pod IPs another pod also holds "
                  "(shared_ips: 'ip also on X')."),
-    FactType("Mtu", ("workload_max", "workload_min", "workload_spread", "smallest", "pod_max", "pod_excess",
+    FactType("Mtu", ("workload_max", "workload_min", "workload_spread", "smallest", "largest", "pod_max", "pod_excess",
                      "uplink", "uplink_mtu", "workload_over_uplink", "tunnels", "tunnel", "tunnel_mtu",
                      "encap_overhead", "path_mtu", "tunnel_over_path", "workload_over_path"), "interfaces",
              {"pod_max": "pods", "pod_excess": "pods", "uplink": "routes", "uplink_mtu": "routes",
               "workload_over_uplink": "routes", "path_mtu": "routes",
               "tunnel_over_path": "routes", "workload_over_path": "routes"},
-             doc="MTUs on the node: cali* interfaces (largest, smallest, spread), pod-side eth0 (largest, and "
+             doc="MTUs on the node: cali* interfaces (largest, smallest, spread, and which interface has each), pod-side eth0 (largest, and "
                  "by how much a pod's MTU exceeds its host-side veth), the uplink (device of the default "
                  "route) and by how much the largest workload MTU exceeds it; the Calico tunnel devices that "
                  "are up (tunnels); the one whose MTU most exceeds uplink MTU minus its encapsulation overhead "
@@ -305,9 +305,11 @@ class FactBuilder:
         largest = max(workloads, key=lambda i: i["mtu"])
         smallest = min(workloads, key=lambda i: i["mtu"])
         values = {"workload_max": largest["mtu"], "workload_min": smallest["mtu"],
-                  "workload_spread": largest["mtu"] - smallest["mtu"], "smallest": smallest["name"]}
+                  "workload_spread": largest["mtu"] - smallest["mtu"], "smallest": smallest["name"],
+                  "largest": largest["name"]}
         sources = {"workload_max": largest["source"], "workload_min": smallest["source"],
-                   "workload_spread": smallest["source"], "smallest": smallest["source"]}
+                   "workload_spread": smallest["source"], "smallest": smallest["source"],
+                   "largest": largest["source"]}
         pods = self.dump.get("pods")
         if pods is not None:
             pod_mtus = [p for p in pods if p.get("mtu")]

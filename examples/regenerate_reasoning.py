@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from regenerate import KUBELET_JOURNAL, NM_JOURNAL, QUOTED, log_line, observe  # noqa: E402
+from regenerate import CALICO_NODE_LOG, KUBELET_JOURNAL, LOG_EXAMPLES, NM_JOURNAL, QUOTED, log_line, observe  # noqa: E402
 
 from calirules.facts_collectors.bundle import read_bundle  # noqa: E402
 from calirules.facts_collectors.dump import dump_text  # noqa: E402
@@ -50,10 +50,11 @@ def quoted(name, line):
     return (QUOTED / name).read_text().splitlines()[line - 1]
 
 
-def sosreport(name, what, fault=None, files=None, tweak=None, symptom=None, expect_ping="failed"):
+def sosreport(name, what, fault=None, files=None, tweak=None, symptom=None, expect_ping="failed", extras=True,
+              host_iptables=None, backend="legacy"):
     """Build the lab, break it (or not), write its sosreport with `files` added, read it back."""
     with tempfile.TemporaryDirectory() as tmp:
-        with Lab("crx", pods=2, backend="legacy") as lab:
+        with Lab("crx", pods=2, backend=backend) as lab:
             src, dst, injection = 0, 1, None
             if fault:
                 injection = faults.inject(lab, fault[0], **fault[1])
@@ -63,7 +64,7 @@ def sosreport(name, what, fault=None, files=None, tweak=None, symptom=None, expe
             observation = observe(lab, src, dst)
             if observation["result"] != expect_ping:
                 sys.exit(f"{name}: expected the ping to be {expect_ping}, it was {observation['result']}")
-            root = write_sosreport(lab, Path(tmp), extras=True)
+            root = write_sosreport(lab, Path(tmp), extras=extras, host_iptables=host_iptables)
             node = (root / "sos_commands/host/hostname").read_text().strip()
             context = {"node": node, "dst_iface": lab.pod(dst).iface}
             for relpath, text in (files(context) if files else {}).items():
@@ -118,6 +119,106 @@ def _ready_old_calico(ctx):
             "sos_commands/sos_extras/calico/opt.cni.bin.calico_-v": "v3.11.3\n"}
 
 
+def logged(cause):
+    """The log lines examples/regenerate.py gives `cause`'s own example, as {bundle path: text}."""
+    path, writer, line = LOG_EXAMPLES[cause]
+    message = line if isinstance(line, str) else quoted(*line)
+    return {path: journal(writer, message)}
+
+
+def felix_down_after(*causes):
+    """calico-node NotReady (Felix's readiness failing, restarting) with the root causes' log lines."""
+    def files(ctx):
+        out = _felix_down(ctx)
+        for cause in causes:
+            for path, text in logged(cause).items():
+                out[path] = out.get(path, "") + text
+        return out
+    return files
+
+
+def _nm_veth_down(ctx):
+    iface = ctx["dst_iface"]
+    line = (f"<info>  [1764233400.1234] device ({iface}): state change: activated -> unavailable "
+            f"(reason 'carrier-changed', sys-iface-state: 'managed')")
+    return {NM_JOURNAL: journal("NetworkManager", line)}
+
+
+def _logs_of(*causes):
+    def files(ctx):
+        out = {}
+        for cause in causes:
+            for path, text in logged(cause).items():
+                out[path] = out.get(path, "") + text
+        return out
+    return files
+
+
+def _kube_proxy_and_firewalld_in_nft(lab):
+    # kube-proxy's chains and a firewalld-style REJECT in the nft backend, which Calico (legacy)
+    # never programs; the node's `iptables` is iptables-nft, so sos lists only nft.
+    lab.iptables("-N", "KUBE-FORWARD", backend="nft")
+    lab.iptables("-A", "FORWARD", "-j", "KUBE-FORWARD", backend="nft")
+    lab.iptables("-A", "FORWARD", "-j", "REJECT", "--reject-with", "icmp-host-prohibited", backend="nft")
+
+
+def old_error(cause):
+    """`cause`'s log line only in the previous calico-node container instance (0.log); the running
+    one (1.log) started normally an hour later and calico-node is Ready after that one restart."""
+    def files(ctx):
+        path, writer, line = LOG_EXAMPLES[cause]
+        message = line if isinstance(line, str) else quoted(*line)
+        old = "".join(log_line(writer, message, i) + "\n" for i in range(3))
+        started = log_line("felix", "Felix starting up", 59)
+        return {f"{CALICO_NODE_DIR}/0.log": old, f"{CALICO_NODE_DIR}/1.log": started + "\n",
+                PODS_LISTING: pods_table(ctx["node"], 1, 1, age="3h4m", last_restart="1h2m")}
+    return files
+
+
+def _startup_probe_failures(ctx):
+    # Felix answers 503 for its first seconds; kubelet logs the failed probes, then calico-node is Ready.
+    return {PODS_LISTING: pods_table(ctx["node"], 1, 0, age="3h4m"),
+            KUBELET_JOURNAL: journal("kubelet", quoted("kubelet-events.quoted", 9), count=2)}
+
+
+# `systemctl list-units` as systemd prints it (columns UNIT LOAD ACTIVE SUB DESCRIPTION).
+SYSTEMCTL_UNITS = """  UNIT                                 LOAD   ACTIVE SUB     DESCRIPTION
+  containerd.service                   loaded active running containerd container runtime
+  kubelet.service                      loaded active running kubelet: The Kubernetes Node Agent
+  NetworkManager.service               loaded active running Network Manager
+  systemd-networkd.service             loaded active running Network Configuration
+
+LOAD   = Reflects whether the unit definition was properly loaded.
+ACTIVE = The high-level unit activation state, i.e. generalization of SUB.
+SUB    = The low-level unit activation state, values depend on unit type.
+
+4 loaded units listed.
+"""
+HOSTNET = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "raw" / "hostnet"
+
+
+def _managers_keep_away(ctx):
+    # NetworkManager and systemd-networkd both run, configured as Calico's docs and Flatcar ship
+    # them: cali* unmanaged, the catch-all DHCP network excluding veths.
+    return {"sos_commands/systemd/systemctl_list-units": SYSTEMCTL_UNITS,
+            "sos_commands/networkmanager/nmcli_general_status": (HOSTNET / "nmcli_general_status.python-nmcli-test").read_text(),
+            "etc/NetworkManager/NetworkManager.conf": (HOSTNET / "NetworkManager.conf.fedora-rpm").read_text(),
+            "etc/NetworkManager/conf.d/calico.conf": (HOSTNET / "calico.conf.calico-docs").read_text(),
+            "etc/systemd/network/calico.network": (HOSTNET / "calico.network.flatcar").read_text(),
+            "etc/systemd/network/zz-default.network": (HOSTNET / "zz-default.network.flatcar").read_text()}
+
+
+def _leftover_cali_veth(lab):
+    # A veth left behind by a deleted pod: a cali* name on the host, down, no route, no chains.
+    netns.exec_in(lab.node_ns, ["ip", "link", "add", "calideadbeef01", "type", "veth", "peer", "name", "tmpdeadbeef01"])
+
+
+def _legacy_table_beside_nft_calico(lab):
+    # Calico programs nft; something on the host (an old tool, a module autoload) created a legacy
+    # table: the legacy signs are there, but nft holds Calico's chains.
+    lab.iptables("-t", "nat", "-N", "DOCKER", backend="legacy")
+
+
 def _loose_rpf(lab):
     netns.exec_in(lab.node_ns, ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=2"])
 
@@ -142,6 +243,37 @@ EXAMPLES = {
     "chain-bird-cross-node": dict(
         what="calico-node NotReady only because BIRD has no BGP session, diagnosed for cross-node traffic",
         files=_bird_only, symptom="cross-node", expect_ping="ok"),
+    "chain-ipset-felix-down": dict(
+        what="Felix cannot program its IP sets (kernel and userspace ipset incompatible) and calico-node is NotReady",
+        files=felix_down_after("ipset-incompatible"), expect_ping="ok"),
+    "chain-rpf-felix-down": dict(
+        what="rp_filter = 2 with Felix exiting on it (FATAL) and calico-node NotReady",
+        files=felix_down_after("rp-filter-loose"), tweak=_loose_rpf, expect_ping="ok"),
+    "chain-module-felix-down": dict(
+        what="iptables-restore cannot load the `set` match (module missing) and calico-node is NotReady",
+        files=felix_down_after("kernel-module-missing"), expect_ping="ok"),
+    "chain-bpf-felix-down": dict(
+        what="the BPF data plane fails to load its programs and calico-node is NotReady",
+        files=felix_down_after("bpf-dataplane-failed"), expect_ping="ok"),
+    "chain-kernel-bpf": dict(
+        what="Felix says the kernel does not support the BPF data plane, and BPF programs fail to load",
+        files=_logs_of("kernel-unsupported", "bpf-dataplane-failed"), expect_ping="ok"),
+    "chain-autodetect-bgp": dict(
+        what="calico-node autodetected its IP on lxdbr0, and BGP sessions are not established (cross-node)",
+        files=_logs_of("node-ip-autodetect-wrong", "bgp-not-established"), symptom="cross-node", expect_ping="ok"),
+    "chain-nm-veth-down": dict(
+        what="NetworkManager took a pod's cali* veth down",
+        fault=("workload-veth-down", {}), files=_nm_veth_down),
+    "chain-felix-down-route-missing": dict(
+        what="calico-node NotReady (Felix down) and a pod's /32 route never programmed",
+        fault=("workload-route-missing", {}), files=_felix_down),
+    "chain-felix-down-chains-missing": dict(
+        what="calico-node NotReady (Felix down) and no Calico chains in the filter table",
+        fault=("calico-chains-missing", {}), files=_felix_down),
+    "chain-split-firewall-reject": dict(
+        what="plain sosreport (no extras): Calico in legacy, kube-proxy's chains and a firewalld-style "
+             "REJECT in nft, the host's iptables is nf_tables",
+        tweak=_kube_proxy_and_firewalld_in_nft, extras=False, host_iptables="nft"),
     # red herrings: healthy nodes with a noisy signal
     "herring-bird-only-same-node": dict(
         what="a VXLAN-style node whose calico-node is NotReady only because BIRD has no BGP session",
@@ -156,6 +288,33 @@ EXAMPLES = {
         what="FORWARD policy DROP in the backend Calico does not use, an admin ACCEPT for the pod block "
              "there, and a same-node ping observed working",
         fault=("iptables-backend-mismatch", {}), tweak=_accept_pods_in_nft, expect_ping="ok"),
+    "herring-old-ipset-error": dict(
+        what="an ipset incompatibility error only in the previous calico-node instance; Ready since",
+        files=old_error("ipset-incompatible"), expect_ping="ok"),
+    "herring-old-module-error": dict(
+        what="iptables-restore's missing `set` match only in the previous calico-node instance; Ready since",
+        files=old_error("kernel-module-missing"), expect_ping="ok"),
+    "herring-old-bpf-error": dict(
+        what="a BPF program load failure only in the previous calico-node instance; Ready since",
+        files=old_error("bpf-dataplane-failed"), expect_ping="ok"),
+    "herring-old-kernel-bpf": dict(
+        what="'BPF dataplane mode enabled but not supported by the kernel' only in the previous instance",
+        files=old_error("kernel-unsupported"), expect_ping="ok"),
+    "herring-old-autodetect": dict(
+        what="an IP autodetected on lxdbr0 by the previous calico-node instance (cross-node diagnosis)",
+        files=old_error("node-ip-autodetect-wrong"), symptom="cross-node", expect_ping="ok"),
+    "herring-startup-probe-failures": dict(
+        what="two Felix readiness probe failures at start-up; calico-node Ready for hours, 0 restarts",
+        files=_startup_probe_failures, expect_ping="ok"),
+    "herring-managers-keep-away": dict(
+        what="NetworkManager and systemd-networkd running, configured to leave cali* alone",
+        files=_managers_keep_away, expect_ping="ok"),
+    "herring-leftover-cali-veth": dict(
+        what="a cali* veth left behind by a deleted pod: down, no route, no chains",
+        tweak=_leftover_cali_veth, expect_ping="ok"),
+    "herring-legacy-table-calico-nft": dict(
+        what="plain sosreport: Calico in nft, a stray legacy nat table, the host's iptables is nf_tables",
+        tweak=_legacy_table_beside_nft_calico, backend="nft", extras=False, expect_ping="ok"),
 }
 
 
