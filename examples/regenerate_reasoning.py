@@ -210,7 +210,9 @@ def _managers_keep_away(ctx):
 
 def _leftover_cali_veth(lab):
     # A veth left behind by a deleted pod: a cali* name on the host, down, no route, no chains.
+    # Nothing configured it: forwarding and proxy ARP stay off on it unless the host defaults say otherwise.
     netns.exec_in(lab.node_ns, ["ip", "link", "add", "calideadbeef01", "type", "veth", "peer", "name", "tmpdeadbeef01"])
+    netns.exec_in(lab.node_ns, ["sysctl", "-qw", "net.ipv4.conf.calideadbeef01.forwarding=0"])
 
 
 def _legacy_table_beside_nft_calico(lab):
@@ -310,7 +312,7 @@ EXAMPLES = {
         what="NetworkManager and systemd-networkd running, configured to leave cali* alone",
         files=_managers_keep_away, expect_ping="ok"),
     "herring-leftover-cali-veth": dict(
-        what="a cali* veth left behind by a deleted pod: down, no route, no chains",
+        what="a cali* veth left behind by a deleted pod: down, no route, no chains, forwarding off",
         tweak=_leftover_cali_veth, expect_ping="ok"),
     "herring-legacy-table-calico-nft": dict(
         what="plain sosreport: Calico in nft, a stray legacy nat table, the host's iptables is nf_tables",

@@ -34,6 +34,7 @@ CHAINS = {
     # examples/ (not reasoning/): the guide's plain sosreport and the lab's route-conflict example
     "../iptables-backend-mismatch-guide": ("iptables-backend-mismatch", ["forward-policy-drop", "calico-chains-missing"]),
     "../workload-route-conflict": ("workload-route-conflict", ["workload-veth-down"]),
+    "../ip-forwarding-disabled-per-interface": ("ip-forwarding-disabled", ["proxy-arp-disabled"]),
 }
 # red herring -> (the cause whose rule must fire on the noisy signal, weakened below 0.5, or None
 # where the signal must not fire a rule at all), and the causal links (root, mechanism) whose
@@ -57,7 +58,7 @@ HERRINGS = {
                                           ("network-manager-interference", "workload-veth-down")]),
     "herring-leftover-cali-veth": ("workload-veth-down", [
         ("workload-route-conflict", "workload-veth-down"), ("workload-route-conflict", "proxy-arp-disabled"),
-        ("workload-route-conflict", "endpoint-not-programmed")]),
+        ("workload-route-conflict", "endpoint-not-programmed"), ("ip-forwarding-disabled", "proxy-arp-disabled")]),
 }
 
 
