@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from regenerate import CALICO_NODE_LOG, KUBELET_JOURNAL, LOG_EXAMPLES, NM_JOURNAL, QUOTED, log_line, observe  # noqa: E402
+from regenerate import KUBELET_JOURNAL, LOG_EXAMPLES, NM_JOURNAL, QUOTED, log_line, observe  # noqa: E402
 
 from calirules.facts_collectors.bundle import read_bundle  # noqa: E402
 from calirules.facts_collectors.dump import dump_text  # noqa: E402
@@ -126,15 +126,20 @@ def logged(cause):
     return {path: journal(writer, message)}
 
 
-def felix_down_after(*causes):
-    """calico-node NotReady (Felix's readiness failing, restarting) with the root causes' log lines."""
+def logs_of(*causes, base=None):
+    """Files with the log lines of `causes` added to those `base(ctx)` gives (if any)."""
     def files(ctx):
-        out = _felix_down(ctx)
+        out = base(ctx) if base else {}
         for cause in causes:
             for path, text in logged(cause).items():
                 out[path] = out.get(path, "") + text
         return out
     return files
+
+
+def felix_down_after(*causes):
+    """calico-node NotReady (Felix's readiness failing, restarting) with the root causes' log lines."""
+    return logs_of(*causes, base=_felix_down)
 
 
 def _nm_veth_down(ctx):
@@ -142,16 +147,6 @@ def _nm_veth_down(ctx):
     line = (f"<info>  [1764233400.1234] device ({iface}): state change: activated -> unavailable "
             f"(reason 'carrier-changed', sys-iface-state: 'managed')")
     return {NM_JOURNAL: journal("NetworkManager", line)}
-
-
-def _logs_of(*causes):
-    def files(ctx):
-        out = {}
-        for cause in causes:
-            for path, text in logged(cause).items():
-                out[path] = out.get(path, "") + text
-        return out
-    return files
 
 
 def _kube_proxy_and_firewalld_in_nft(lab):
@@ -259,10 +254,10 @@ EXAMPLES = {
         files=felix_down_after("bpf-dataplane-failed"), expect_ping="ok"),
     "chain-kernel-bpf": dict(
         what="Felix says the kernel does not support the BPF data plane, and BPF programs fail to load",
-        files=_logs_of("kernel-unsupported", "bpf-dataplane-failed"), expect_ping="ok"),
+        files=logs_of("kernel-unsupported", "bpf-dataplane-failed"), expect_ping="ok"),
     "chain-autodetect-bgp": dict(
         what="calico-node autodetected its IP on lxdbr0, and BGP sessions are not established (cross-node)",
-        files=_logs_of("node-ip-autodetect-wrong", "bgp-not-established"), symptom="cross-node", expect_ping="ok"),
+        files=logs_of("node-ip-autodetect-wrong", "bgp-not-established"), symptom="cross-node", expect_ping="ok"),
     "chain-nm-veth-down": dict(
         what="NetworkManager took a pod's cali* veth down",
         fault=("workload-veth-down", {}), files=_nm_veth_down),

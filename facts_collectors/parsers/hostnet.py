@@ -85,7 +85,7 @@ def parse_nmcli_general_status(text, source=None):
     for lineno, line in lines:
         if "NetworkManager is not running" in line:
             return {"running": False, "source": ref(source, lineno)}
-    for index, (lineno, line) in enumerate(lines):
+    for index, (_, line) in enumerate(lines):
         if line.split()[:1] == ["STATE"] and index + 1 < len(lines):
             state = lines[index + 1][1].split()
             if state:
