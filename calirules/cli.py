@@ -126,7 +126,7 @@ def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, 
         if fmt not in ("text", "json"):
             _fail("--explain writes text or json")
     loaded = _load_facts(facts_path, sosreport, live, netns, node=node)
-    rulebook = load_rulebook(rules_dirs)
+    rulebook = load_rulebook(rules_dirs, with_tests=False)
     engine_class = compile_engine(rulebook)
     traced = [(trace(dump, rulebook, symptom, engine_class), dump, label) for dump, label in loaded]
     found = any(f.found for (diagnosis, _, _), _, _ in traced for f in diagnosis.findings)

@@ -163,3 +163,36 @@ def test_duplicate_rule_ids_across_files(tmp_path):
 def test_only_literally_named_sysctls_are_declared():
     keys = load_rulebook().sysctl_keys()
     assert "net.ipv4.ip_forward" in keys and len(keys) < 20
+
+
+def test_diagnose_loads_rules_without_their_tests_and_the_same_rules_otherwise():
+    """Skipping inline tests changes nothing else: same rules, same fields, same source lines."""
+    full, lean = load_rulebook(), load_rulebook(with_tests=False)
+    assert [r.id for r in full.rules] == [r.id for r in lean.rules]
+    for a, b in zip(full.rules, lean.rules):
+        assert not b.tests and (a.tests or a.derive)
+        assert {**vars(a), "tests": None} == {**vars(b), "tests": None}
+        assert a.location == b.location
+
+
+def test_blanking_tests_keeps_line_numbers_and_both_list_styles(tmp_path):
+    from calirules.engine.rulebook import _blank_tests
+    text = textwrap.dedent("""\
+        rules:
+          - id: a
+            description: >-
+              tests: inside folded text is not a key
+            tests:
+            - name: same-indent list
+              expect: fire
+
+          - id: b
+            tests:
+              - {name: nested list, expect: fire}
+            confidence: 0.5
+        """)
+    blanked = _blank_tests(text)
+    assert blanked.count("\n") == text.count("\n")
+    assert "name:" not in blanked and "confidence: 0.5" in blanked and "inside folded text" in blanked
+    import yaml
+    assert [r["tests"] for r in yaml.safe_load(blanked)["rules"]] == [[], []]
