@@ -7,6 +7,7 @@ node's interface names, addresses, versions and iptables backend.
 from datetime import datetime, timezone
 
 from calirules import __version__, templating
+from calirules.engine import calico_features, platform
 from calirules.engine.ranking import FOUND_THRESHOLD
 from calirules.engine.rulebook import catalog
 
@@ -72,9 +73,14 @@ class _Anomalies:
 
 def _base_context(dump, symptom):
     backend = calico_backend(dump)
+    versions = {v["component"]: v["version"] for v in dump.get("versions") or ()}
     return {
         "node": dump["node"],
-        "versions": {v["component"]: v["version"] for v in dump.get("versions") or ()},
+        "versions": versions,
+        # What this Calico release can do (engine/data/calico-features.yaml) and how it is
+        # installed here (engine/platform.py): templates pick the command that fits.
+        "calico": {"version": versions.get("calico"), "has": calico_features.features_for(versions.get("calico"))},
+        "install": platform.describe(dump),
         "symptom": symptom,
         "calico_backend": backend,
         "iptables": IPTABLES_COMMANDS.get(backend, "iptables"),
