@@ -22,7 +22,7 @@ KNOWN_COMMANDS = {
     "sysctl", "ip", "iptables", "ip6tables", "iptables-legacy", "iptables-nft", "iptables-save",
     "iptables-legacy-save", "iptables-nft-save", "nft", "ipset", "conntrack", "kubectl", "calicoctl",
     "systemctl", "journalctl", "grep", "printf", "cat", "modprobe", "lsmod", "update-alternatives",
-    "firewall-cmd", "nmcli", "networkctl", "crictl", "tcpdump", "ping", "uname", "bpftool", "ethtool",
+    "firewall-cmd", "nmcli", "networkctl", "crictl", "tcpdump", "ping", "uname", "bpftool", "ethtool", "modinfo",
 }
 _COMMAND_LINE = re.compile(r"^\s*\$ (?:sudo )?(\S+)")
 

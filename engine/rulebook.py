@@ -319,6 +319,12 @@ def check_links(links, causes):
             visit(cause_id, [cause_id])
 
 
+# Names every remediation template sees (calirules/report.py _base_context, plus `firings` and
+# the `cmd` macros); a rule's `as:` name or `$variable` of the same name would hide them.
+TEMPLATE_CONTEXT_NAMES = frozenset({"node", "versions", "calico", "install", "symptom", "calico_backend", "iptables",
+                                    "other_backend", "other_iptables", "firings", "cmd"})
+
+
 def _check_patterns(book, rule):
     bound = set()
     names = set()
@@ -327,6 +333,11 @@ def _check_patterns(book, rule):
     for group, patterns in groups:
         for i, pattern in enumerate(patterns):
             where_path = [group, i, "where"]
+            hidden = ({pattern.get("as")} | {var for _, var in variables(pattern.get("where"))}) & TEMPLATE_CONTEXT_NAMES
+            if hidden:
+                name = sorted(hidden)[0]
+                raise rule.error(f"the name {name!r} would hide the template context's {name!r} "
+                                 f"(reserved: {', '.join(sorted(TEMPLATE_CONTEXT_NAMES))})", [group, i])
             if "of" in pattern:
                 if pattern["of"] not in when_facts:
                     raise rule.error(f"`of: {pattern['of']}` names no `when` pattern (`as:` names: "

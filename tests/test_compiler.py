@@ -77,7 +77,7 @@ def test_join_on_shared_variable_and_ne_variable(tmp_path):
   cause: iptables-backend-mismatch
   when:
     - fact: Netfilter
-      as: calico
+      as: cali
       where: {{backend: $cb, calico_forward: true}}
     - fact: Chain
       as: fwd
@@ -86,7 +86,7 @@ def test_join_on_shared_variable_and_ne_variable(tmp_path):
     nf = lambda b, cf: ("Netfilter", {"backend": b, "calico_forward": cf, "source": b, "sources": {}})
     chain = lambda b, p: ("Chain", {"backend": b, "name": "FORWARD", "policy": p, "source": b, "sources": {}})
     hits = fired(book, [nf("legacy", True), nf("nft", False), chain("legacy", "DROP"), chain("nft", "DROP")])
-    assert [(h.bindings["calico"]["backend"], h.bindings["fwd"]["backend"]) for h in hits] == [("legacy", "nft")]
+    assert [(h.bindings["cali"]["backend"], h.bindings["fwd"]["backend"]) for h in hits] == [("legacy", "nft")]
     assert hits[0].variables == {"cb": "legacy"}
 
 

@@ -248,6 +248,9 @@ def lint(tmp_path, extra):
     ("against: [{of: nobody, where: {mtu: 1500}, weight: 0.5, says: x}]", "names no `when` pattern"),
     ("against: [{of: w, where: {no_field: 1}, weight: 0.5, says: x}]", "WorkloadPlumbing has no field 'no_field'"),
     ("against: [{fact: Component, weight: 1, says: x}]", "weight"),
+    # a binding named like a template context key would hide it from the remediation
+    ("against: [{fact: Component, as: calico, weight: 0.5, says: x}]", "would hide the template context's 'calico'"),
+    ("support: [{fact: Interface, where: {name: $install}, weight: 0.5, says: x}]", "would hide the template context's 'install'"),
 ])
 def test_lint_rejects_bad_links_and_counter_evidence(tmp_path, extra, message):
     code, out, err = lint(tmp_path, extra)
