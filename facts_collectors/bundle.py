@@ -135,7 +135,8 @@ class BundleReader:
                                                  node=self.hostname))
         path, text = self.first("crictl_ps_-a")
         if text and not items:
-            items.extend(kube.parse_crictl_ps(text, path))
+            # crictl lists this node's own runtime: its containers are this node's.
+            items.extend(dict(item, node=self.hostname) for item in kube.parse_crictl_ps(text, path))
         if not items:
             self.missing.append({"what": "calico-node pod status", "section": "components", "reason": "not in the bundle",
                                  "collect_with": "kubectl get pods -A -o wide -l k8s-app=calico-node; crictl ps -a"})

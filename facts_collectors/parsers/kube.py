@@ -186,6 +186,12 @@ def duration_seconds(text):
     return sum(int(value) * unit for value, unit in zip(match.groups(), _DURATION_UNITS) if value)
 
 
+def _where(namespace, pod, node):
+    """`namespace`, `pod` and `node` fields of a components item, for the ones that are known."""
+    fields = {"namespace": namespace, "pod": pod, "node": node}
+    return {k: v for k, v in fields.items() if v and v not in ("<none>", "<unknown>")}
+
+
 def _is_pod_header(columns):
     return {"NAME", "READY", "STATUS", "RESTARTS"} <= set(columns)
 
@@ -225,7 +231,8 @@ def parse_kubectl_pods(text, source, node=None):
     how long ago the last restart was (`(2m ago)` -> 120; kubectl >= 1.22 and only after a
     restart; absent otherwise, like age when the column is missing or unreadable), `message`
     `pod <ns>/<pod> on <node>` (namespace and node only when the table has those columns and
-    the pod is scheduled). With `node`, only the pods on that node are kept, when the table has a
+    the pod is scheduled), and the same as fields: `pod`, `namespace` and `node` (each only when
+    the table shows it). With `node`, only the pods on that node are kept, when the table has a
     NODE column (without one, every pod is kept: the table cannot tell).
     """
     items = []
@@ -255,8 +262,10 @@ def parse_kubectl_pods(text, source, node=None):
             "status": values["STATUS"],
             "restarts": to_int(values["RESTARTS"]),
             "message": message,
-            "source": ref(source, lineno),
         }
+        # The same facts as fields, for code that must not parse `message` (engine/platform.py).
+        item.update(_where(namespace, name, pod_node))
+        item["source"] = ref(source, lineno)
         age = duration_seconds(values.get("AGE"))
         if age is not None:
             item["age"], item["age_seconds"] = values["AGE"], age
@@ -335,7 +344,9 @@ def parse_crictl_ps(text, source, names=None):
     says `CONTAINER ID` and has no POD/NAMESPACE). CREATED holds spaces (`About an hour ago`), so a
     row is read from both ends around the STATE word. Returns components items {name, ready,
     status, restarts, message, source} for containers whose NAME is in `names` (default
-    CALICO_CONTAINERS): `ready` = STATE is Running, `status` = STATE, `restarts` = ATTEMPT.
+    CALICO_CONTAINERS): `ready` = STATE is Running, `status` = STATE, `restarts` = ATTEMPT,
+    `pod` and `namespace` from the POD and NAMESPACE columns of newer crictl (no `node`: the
+    listing is of one node's runtime and does not name it).
     `-a` also lists the earlier, exited attempts of a restarted container: only the latest
     attempt of each container of a pod is kept, since it is the one running now. Init containers
     (install-cni, flexvol-driver) are `Exited` when they did their job, so `ready` is false for
@@ -360,6 +371,7 @@ def parse_crictl_ps(text, source, names=None):
             "status": row["state"],
             "restarts": row["attempt"],
             "message": f"container {row['name']} ({row['id']}) in pod {where}",
+            **_where(row.get("namespace"), row.get("pod"), None),
             "source": ref(source, lineno),
         }
         latest[key] = (row["attempt"], item)
