@@ -25,6 +25,7 @@ class BundleReader:
         self.notes = list(getattr(source, "notes", ()))
         self.pod_peers = {}  # netns -> (eth0's "ifN" peer, eth0's own index)
         self.manifest = _sos_manifest(source)
+        self.nft_tables = None  # set by _netfilter when the bundle has `nft list ruleset`
 
     def first(self, spec_name):
         """(path, text) of the first candidate that exists, else (None, None)."""
@@ -57,6 +58,7 @@ class BundleReader:
         for section, reader in (("versions", self._versions), ("sysctls", self._sysctls),
                                 ("interfaces", self._interfaces), ("routes", self._routes),
                                 ("ip_rules", self._ip_rules), ("netfilter", self._netfilter),
+                                ("nft_tables", self._nft_tables),
                                 ("legacy_tables", self._legacy_tables), ("kernel_modules", self._modules), ("conntrack", self._conntrack),
                                 ("pods", self._pods), ("components", self._components),
                                 ("settings", self._settings), ("log_events", self._log_events),
@@ -215,6 +217,7 @@ class BundleReader:
         nft_filter_chains = None
         if text is not None:
             parsed = nft.parse_nft_ruleset(text, path)
+            self.nft_tables = parsed["tables"]
             nft_filter_chains = {c["name"] for t in parsed["iptables_tables"] if t["name"] == "filter" for c in t["chains"]}
             backends.setdefault("nft", {"backend": "nft", "source": path, "warnings": parsed.get("warnings", []),
                                         "tables": parsed["iptables_tables"], **_warning_sources(parsed)})
@@ -250,6 +253,13 @@ class BundleReader:
         if not backends:
             return None
         return [backends[b] for b in ("legacy", "nft") if b in backends]
+
+    def _nft_tables(self):
+        """Every nftables table of `nft list ruleset` (read by _netfilter): Calico's own `table ip
+        calico` is how its nftables data plane shows. None when the ruleset was not in the bundle."""
+        if self.nft_tables is None:
+            self.lack("nft_tables", "nft_-a_list_ruleset")
+        return self.nft_tables
 
     def _legacy_tables(self):
         """The legacy iptables tables the kernel has (/proc/net/ip_tables_names); [] when proc/net
