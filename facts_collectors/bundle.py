@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 from calirules import __version__
 from calirules.facts_collectors import specs
 from calirules.facts_collectors.dump import API_VERSION, KIND
-from calirules.facts_collectors.parsers import (calico_resources, cni, conntrack, hostnet, iproute, iptables, kube, logs, modules,
-                                                nft, sysctl, system)
+from calirules.facts_collectors.parsers import (calico_resources, cni, conntrack, hostnet, iproute, iptables, kube, kube_objects,
+                                                logs, modules, nft, sysctl, system)
 
 
 
@@ -61,6 +61,7 @@ class BundleReader:
                                 ("nft_tables", self._nft_tables),
                                 ("legacy_tables", self._legacy_tables), ("kernel_modules", self._modules), ("conntrack", self._conntrack),
                                 ("pods", self._pods), ("components", self._components),
+                                ("kube_objects", self._kube_objects),
                                 ("settings", self._settings), ("log_events", self._log_events),
                                 ("network_managers", self._network_managers)):
             value = reader()
@@ -157,7 +158,43 @@ class BundleReader:
         path, text = self.first("calicoctl_get_ippools_-o_yaml")
         if text is not None:
             items.extend(calico_resources.parse_ippools(text, path))
+        for path, _kind, parser in specs.KUBE_YAML:  # FelixConfiguration, Installation, calico-node env
+            text = self.source.read_text(path)
+            if text is not None:
+                items.extend(getattr(calico_resources, parser)(text, self.source.display_path(path)))
         return items or None
+
+    def _kube_objects(self):
+        """Cluster-wide evidence of how Calico is installed: the Calico objects the bundle's
+        Kubernetes listings and YAML show, a `List` item per listing read (what it lacks is absent
+        there), and this node's calico-node pod as its container log directory names it."""
+        items = []
+        for pattern, of, namespace in specs.KUBE_LISTINGS:
+            for path in self.source.glob(pattern):
+                items.extend(kube_objects.parse_kubectl_listing(self.source.read_text(path), self.source.display_path(path),
+                                                                namespace=namespace, of=of))
+        for path, of, _parser in specs.KUBE_YAML:
+            text = self.source.read_text(path) if of else None
+            if text is not None:
+                items.extend(calico_resources.parse_objects(text, self.source.display_path(path), of=of))
+        pod = self._instance().pod()
+        if pod is not None:
+            namespace, name, directory = pod
+            items.append({"kind": "Pod", "component": "calico-node", "name": name, "namespace": namespace,
+                          "node": self.hostname, "source": directory})
+        if not items:
+            self.missing.append({"what": "Kubernetes objects that show how Calico is installed", "section": "kube_objects",
+                                 "reason": "not in the bundle",
+                                 "collect_with": "kubectl get pods -A -o wide; kubectl get namespaces; "
+                                                 "kubectl get configmaps -A; kubectl get installations.operator.tigera.io -o yaml"})
+            return None
+        return items
+
+    def _instance(self):
+        """The running calico-node container instance (from its CRI logs), found once."""
+        if getattr(self, "_calico_node_instance", None) is None:
+            self._calico_node_instance = _CalicoNodeInstance(self.source)
+        return self._calico_node_instance
 
     def _sysctls(self):
         path, text = self.first("sysctl_-a")
@@ -317,7 +354,7 @@ class BundleReader:
         see _CalicoNodeInstance). Journal and syslog copies of one line count once.
         """
         merged, found, seen, budget = {}, False, {}, specs.LOG_TOTAL_BYTES
-        instance = _CalicoNodeInstance(self.source)
+        instance = self._instance()
         read_paths = set()
         for pattern, kind, component in specs.LOG_SOURCES:
             for path in self.source.glob(pattern):
@@ -522,7 +559,7 @@ class _CalicoNodeInstance:
     """
 
     def __init__(self, source):
-        self.files, self.all_files, self.start = set(), set(), None
+        self.files, self.all_files, self.start, self.directory = set(), set(), None, None
         dirs = {}
         for path in source.glob("var/log/pods/*_calico-node-*/calico-node/*"):
             index = path.rsplit("/", 1)[1].split(".", 1)[0]
@@ -539,8 +576,18 @@ class _CalicoNodeInstance:
             newest = dirs[directory][max(dirs[directory])]
             start = min((t for t in (_first_cri_time(source, p) for p in newest) if t), default=None)
             if best is None or (start is not None and (best[1] is None or start > best[1])):
-                best = (newest, start)
-        self.files, self.start = set(best[0]), best[1]
+                best = (newest, start, directory)
+        self.files, self.start, self.directory = set(best[0]), best[1], best[2]
+
+    def pod(self):
+        """(namespace, pod name, directory) of the running instance's pod, or None: kubelet names
+        the directory `var/log/pods/<namespace>_<pod>_<uid>` (neither name can hold `_`)."""
+        if self.directory is None:
+            return None
+        parts = self.directory.rsplit("/", 1)[1].split("_")
+        if len(parts) != 3 or not all(parts):
+            return None
+        return parts[0], parts[1], self.directory + "/"
 
     def current(self, path, item, display=None):
         if path in self.files:

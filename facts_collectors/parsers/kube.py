@@ -118,7 +118,7 @@ _TWO_WORD_COLUMNS = {
 }
 
 
-def _header(line):
+def header(line):
     """The column names of a table header line, or None when the line is not one."""
     words = line.split()
     if not words or not all(_HEADER_WORD.match(word) for word in words):
@@ -135,14 +135,14 @@ def _header(line):
     return columns
 
 
-def _tables(text, is_wanted):
+def tables(text, is_wanted):
     """Yield (lineno, columns, tokens) for each row of the tables whose header `is_wanted`."""
     lines, _cut = split_lines(text)  # the cut line is never a row: its values may be partial
     columns = None
     for lineno, line in lines:
-        header = _header(line)
-        if header is not None:
-            columns = header if is_wanted(header) else None
+        names = header(line)
+        if names is not None:
+            columns = names if is_wanted(names) else None
             continue
         tokens = line.split()
         if columns is not None and tokens:
@@ -192,11 +192,11 @@ def _where(namespace, pod, node):
     return {k: v for k, v in fields.items() if v and v not in ("<none>", "<unknown>")}
 
 
-def _is_pod_header(columns):
+def is_pod_header(columns):
     return {"NAME", "READY", "STATUS", "RESTARTS"} <= set(columns)
 
 
-def _pod_row(columns, tokens):
+def pod_row(columns, tokens):
     """Map a row's tokens to its columns; None when the row does not fit the header."""
     values, position = {}, 0
     for column in columns:
@@ -236,8 +236,8 @@ def parse_kubectl_pods(text, source, node=None):
     NODE column (without one, every pod is kept: the table cannot tell).
     """
     items = []
-    for lineno, columns, tokens in _tables(text, _is_pod_header):
-        values = _pod_row(columns, tokens)
+    for lineno, columns, tokens in tables(text, is_pod_header):
+        values = pod_row(columns, tokens)
         if values is None:
             continue
         name = values["NAME"]
@@ -294,7 +294,7 @@ def parse_kubectl_nodes(text, source, node=None):
     columns up to VERSION never contain spaces, so they are read by position.
     """
     by_version = {}  # version -> (first lineno, [node names])
-    for lineno, columns, tokens in _tables(text, _is_node_header):
+    for lineno, columns, tokens in tables(text, _is_node_header):
         name_at, status_at, version_at = (columns.index(c) for c in ("NAME", "STATUS", "VERSION"))
         if len(tokens) <= version_at:
             continue
@@ -354,7 +354,7 @@ def parse_crictl_ps(text, source, names=None):
     """
     wanted = CALICO_CONTAINERS if names is None else frozenset(names)
     latest = {}  # (pod id, name) -> (attempt, item)
-    for lineno, columns, tokens in _tables(text, _is_crictl_ps_header):
+    for lineno, columns, tokens in tables(text, _is_crictl_ps_header):
         row = _crictl_row(columns, tokens)
         if row is None or row["name"] not in wanted:
             continue
@@ -417,7 +417,7 @@ def parse_crictl_images(text, source):
     `repository:tag`, `tag` None for an untagged image; `<none>` repositories are skipped.
     """
     images = []
-    for lineno, _columns, tokens in _tables(text, _is_crictl_images_header):
+    for lineno, _columns, tokens in tables(text, _is_crictl_images_header):
         if len(tokens) < 4 or tokens[0] == "<none>" or not _IMAGE_REF.match(tokens[0]):
             continue
         repository, tag = tokens[0], (None if tokens[1] == "<none>" else tokens[1])
