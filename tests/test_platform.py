@@ -213,8 +213,8 @@ def test_what_the_node_shows_beats_what_is_configured():
     found = describe(dump(netfilter=[netfilter("legacy", "cali-FORWARD")],
                           settings=[setting("felixconfiguration/default", "nftablesMode", "Enabled", "fc:20")]))
     assert (found["dataplane"], found["iptables_backend"]) == ("iptables", "legacy")
-    assert found["conflicts"] == ["the node runs the iptables data plane (save:1) but the configuration asks for "
-                                  "nftables (fc:20): not applied yet"]
+    assert found["conflicts"] == [("the node runs the iptables data plane (save:1) but the configuration asks for "
+                                   "nftables (fc:20): not applied yet")]
 
 
 def test_both_programmed_needs_the_configuration_to_tell():

@@ -8,7 +8,11 @@ import os
 import jsonschema_rs
 import pytest
 
-from calirules.facts_collectors.parsers.calico_resources import parse_ippools
+from rawfixtures import RAW, cut_inside_line, random_garbage, validate_facts
+
+from calirules.facts_collectors.parsers.calico_resources import (
+    parse_calico_node_env, parse_felixconfigurations, parse_installations, parse_ippools, parse_objects,
+)
 
 KUBECTL_LIST = """apiVersion: v1
 items:
@@ -79,13 +83,6 @@ def test_truncated_list_keeps_complete_pools():
 # --- Installation, FelixConfiguration, the calico-node DaemonSet's env, any object -------------------
 # tests/fixtures/raw/kube files, constructed in the format of `kubectl get <resource> -A -o yaml`
 # (calicoctl cluster diags: cluster/crd/<plural>.<group>.yaml, cluster/kubernetes/daemonsets.yaml).
-
-from rawfixtures import RAW, cut_inside_line, random_garbage, validate_facts  # noqa: E402
-
-from calirules.facts_collectors.parsers.calico_resources import (  # noqa: E402
-    parse_calico_node_env, parse_felixconfigurations, parse_installations, parse_objects,
-)
-
 
 def kube(name):
     return (RAW / "kube" / name).read_text(encoding="utf-8")
