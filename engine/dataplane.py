@@ -34,7 +34,7 @@ def felix_param(dump, name, conflicts):
     level that decides are a conflict: None.
     """
     wanted = name.lower()
-    node = f"felixconfiguration/node.{dump['node'].get('hostname')}"
+    node = f"felixconfiguration/node.{(dump.get('node') or {}).get('hostname')}"
     levels = ([], [], [])
     for item in dump.get("settings") or ():
         component, key = item["component"].lower(), item["key"].lower()

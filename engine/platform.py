@@ -49,12 +49,12 @@ def _calico_node_pod(dump, found):
     """This node's calico-node pod: named by a listing whose NODE (or node-local view) is this
     node, else by its log directory; else only the namespace, when every calico-node pod listed
     shares one. Returns whether any calico-node pod was seen."""
-    hostname = dump["node"].get("hostname")
+    hostname = (dump.get("node") or {}).get("hostname")
     components = [c for c in dump.get("components") or () if c["name"] == "calico-node" and c.get("namespace")]
-    local = [(c["namespace"], c.get("pod"), c["source"]) for c in components if c.get("node") == hostname]
+    local = [(c["namespace"], c.get("pod"), c["source"]) for c in components if hostname and c.get("node") == hostname]
     if not local:
         local = [(o["namespace"], o.get("name"), o["source"]) for o in _objects(dump, "Pod")
-                 if o.get("component") == "calico-node" and o.get("node") == hostname and o.get("namespace")]
+                 if o.get("component") == "calico-node" and hostname and o.get("node") == hostname and o.get("namespace")]
     if local:
         namespaces, pods = {n for n, _p, _s in local}, {p for _n, p, _s in local if p}
         if len(namespaces) > 1:
