@@ -9,10 +9,13 @@ Two kinds of evidence, never mixed up:
   - what is configured (config): Felix parameters (`FELIX_<PARAM>` on calico-node, then the
     FelixConfiguration `node.<node>`, then `default`: felix/config's source order), the
     operator's Installation `calicoNetwork.linuxDataplane`, IP pools' ipipMode/vxlanMode.
-What the node shows decides; configuration decides only where the node shows nothing; a
-disagreement is reported in `conflicts`. A value is None unless evidence shows it.
+For the data plane, what the node shows decides; configuration decides only where the node
+shows nothing; a disagreement is reported in `conflicts`. Encapsulation lists what either shows
+(a pool's mode applies even before this node has a tunnel device up). A value is None unless
+evidence shows it.
 """
 
+# The same "set up" test the Mtu fact applies to tunnel devices (an idle tunl0 is <NOARP> DOWN).
 from calirules.engine.facts import _admin_up
 
 TUNNELS = {"tunl0": "ipip", "vxlan.calico": "vxlan", "vxlan-v6.calico": "vxlan",
