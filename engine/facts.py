@@ -128,9 +128,10 @@ FACT_TYPES = {t.name: t for t in (
     FactType("Conntrack", ("count", "max", "usage", "insert_failed", "drop", "early_drop", "invalid"),
              "conntrack", doc="Conntrack table fill (usage = count/max) and summed per-CPU counters."),
     FactType("Component", ("name", "ready", "status", "restarts", "message", "age", "age_seconds",
-                           "last_restart_seconds"), "components",
+                           "last_restart_seconds", "namespace", "pod", "node"), "components",
              doc="A Calico/Kubernetes component on the node, e.g. calico-node readiness, pod age (as printed "
                  "and in seconds) and seconds since its last restart (None if never restarted or not shown), "
+                 "its pod, namespace and node (None when the listing does not show them), "
                  "or a host service listed by systemctl list-units (firewalld, ufw, nm-cloud-setup; "
                  "ready = unit active)."),
     FactType("Setting", ("component", "key", "value"), "settings",
@@ -571,7 +572,8 @@ class FactBuilder:
             self.add("Component", item["source"], name=item["name"], ready=item.get("ready"),
                      status=item.get("status"), restarts=item.get("restarts"), message=item.get("message"),
                      age=item.get("age"), age_seconds=item.get("age_seconds"),
-                     last_restart_seconds=item.get("last_restart_seconds"))
+                     last_restart_seconds=item.get("last_restart_seconds"), namespace=item.get("namespace"),
+                     pod=item.get("pod"), node=item.get("node"))
         for item in self.dump.get("settings") or ():
             self.add("Setting", item["source"], component=item["component"], key=item["key"], value=item["value"])
         self._ip_pools()

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 from calirules import __version__
 from calirules.facts_collectors import specs
 from calirules.facts_collectors.dump import API_VERSION, KIND
-from calirules.facts_collectors.parsers import (calico_resources, cni, conntrack, hostnet, iproute, iptables, kube, logs, modules,
-                                                nft, sysctl, system)
+from calirules.facts_collectors.parsers import (calico_resources, cni, conntrack, hostnet, iproute, iptables, kube, kube_objects,
+                                                logs, modules, nft, sysctl, system)
 
 
 
@@ -25,6 +25,7 @@ class BundleReader:
         self.notes = list(getattr(source, "notes", ()))
         self.pod_peers = {}  # netns -> (eth0's "ifN" peer, eth0's own index)
         self.manifest = _sos_manifest(source)
+        self.nft_tables = None  # set by _netfilter when the bundle has `nft list ruleset`
 
     def first(self, spec_name):
         """(path, text) of the first candidate that exists, else (None, None)."""
@@ -57,8 +58,10 @@ class BundleReader:
         for section, reader in (("versions", self._versions), ("sysctls", self._sysctls),
                                 ("interfaces", self._interfaces), ("routes", self._routes),
                                 ("ip_rules", self._ip_rules), ("netfilter", self._netfilter),
+                                ("nft_tables", self._nft_tables),
                                 ("legacy_tables", self._legacy_tables), ("kernel_modules", self._modules), ("conntrack", self._conntrack),
                                 ("pods", self._pods), ("components", self._components),
+                                ("kube_objects", self._kube_objects),
                                 ("settings", self._settings), ("log_events", self._log_events),
                                 ("network_managers", self._network_managers)):
             value = reader()
@@ -135,7 +138,8 @@ class BundleReader:
                                                  node=self.hostname))
         path, text = self.first("crictl_ps_-a")
         if text and not items:
-            items.extend(kube.parse_crictl_ps(text, path))
+            # crictl lists this node's own runtime: its containers are this node's.
+            items.extend(dict(item, node=self.hostname) for item in kube.parse_crictl_ps(text, path))
         if not items:
             self.missing.append({"what": "calico-node pod status", "section": "components", "reason": "not in the bundle",
                                  "collect_with": "kubectl get pods -A -o wide -l k8s-app=calico-node; crictl ps -a"})
@@ -154,7 +158,43 @@ class BundleReader:
         path, text = self.first("calicoctl_get_ippools_-o_yaml")
         if text is not None:
             items.extend(calico_resources.parse_ippools(text, path))
+        for path, _kind, parser in specs.KUBE_YAML:  # FelixConfiguration, Installation, calico-node env
+            text = self.source.read_text(path)
+            if text is not None:
+                items.extend(getattr(calico_resources, parser)(text, self.source.display_path(path)))
         return items or None
+
+    def _kube_objects(self):
+        """Cluster-wide evidence of how Calico is installed: the Calico objects the bundle's
+        Kubernetes listings and YAML show, a `List` item per listing read (what it lacks is absent
+        there), and this node's calico-node pod as its container log directory names it."""
+        items = []
+        for pattern, of, namespace in specs.KUBE_LISTINGS:
+            for path in self.source.glob(pattern):
+                items.extend(kube_objects.parse_kubectl_listing(self.source.read_text(path), self.source.display_path(path),
+                                                                namespace=namespace, of=of))
+        for path, of, _parser in specs.KUBE_YAML:
+            text = self.source.read_text(path) if of else None
+            if text is not None:
+                items.extend(calico_resources.parse_objects(text, self.source.display_path(path), of=of))
+        pod = self._instance().pod()
+        if pod is not None:
+            namespace, name, directory = pod
+            items.append({"kind": "Pod", "component": "calico-node", "name": name, "namespace": namespace,
+                          "node": self.hostname, "source": directory})
+        if not items:
+            self.missing.append({"what": "Kubernetes objects that show how Calico is installed", "section": "kube_objects",
+                                 "reason": "not in the bundle",
+                                 "collect_with": "kubectl get pods -A -o wide; kubectl get namespaces; "
+                                                 "kubectl get configmaps -A; kubectl get installations.operator.tigera.io -o yaml"})
+            return None
+        return items
+
+    def _instance(self):
+        """The running calico-node container instance (from its CRI logs), found once."""
+        if getattr(self, "_calico_node_instance", None) is None:
+            self._calico_node_instance = _CalicoNodeInstance(self.source)
+        return self._calico_node_instance
 
     def _sysctls(self):
         path, text = self.first("sysctl_-a")
@@ -214,6 +254,7 @@ class BundleReader:
         nft_filter_chains = None
         if text is not None:
             parsed = nft.parse_nft_ruleset(text, path)
+            self.nft_tables = parsed["tables"]
             nft_filter_chains = {c["name"] for t in parsed["iptables_tables"] if t["name"] == "filter" for c in t["chains"]}
             backends.setdefault("nft", {"backend": "nft", "source": path, "warnings": parsed.get("warnings", []),
                                         "tables": parsed["iptables_tables"], **_warning_sources(parsed)})
@@ -249,6 +290,13 @@ class BundleReader:
         if not backends:
             return None
         return [backends[b] for b in ("legacy", "nft") if b in backends]
+
+    def _nft_tables(self):
+        """Every nftables table of `nft list ruleset` (read by _netfilter): Calico's own `table ip
+        calico` is how its nftables data plane shows. None when the ruleset was not in the bundle."""
+        if self.nft_tables is None:
+            self.lack("nft_tables", "nft_-a_list_ruleset")
+        return self.nft_tables
 
     def _legacy_tables(self):
         """The legacy iptables tables the kernel has (/proc/net/ip_tables_names); [] when proc/net
@@ -306,7 +354,7 @@ class BundleReader:
         see _CalicoNodeInstance). Journal and syslog copies of one line count once.
         """
         merged, found, seen, budget = {}, False, {}, specs.LOG_TOTAL_BYTES
-        instance = _CalicoNodeInstance(self.source)
+        instance = self._instance()
         read_paths = set()
         for pattern, kind, component in specs.LOG_SOURCES:
             for path in self.source.glob(pattern):
@@ -511,7 +559,7 @@ class _CalicoNodeInstance:
     """
 
     def __init__(self, source):
-        self.files, self.all_files, self.start = set(), set(), None
+        self.files, self.all_files, self.start, self.directory = set(), set(), None, None
         dirs = {}
         for path in source.glob("var/log/pods/*_calico-node-*/calico-node/*"):
             index = path.rsplit("/", 1)[1].split(".", 1)[0]
@@ -528,8 +576,18 @@ class _CalicoNodeInstance:
             newest = dirs[directory][max(dirs[directory])]
             start = min((t for t in (_first_cri_time(source, p) for p in newest) if t), default=None)
             if best is None or (start is not None and (best[1] is None or start > best[1])):
-                best = (newest, start)
-        self.files, self.start = set(best[0]), best[1]
+                best = (newest, start, directory)
+        self.files, self.start, self.directory = set(best[0]), best[1], best[2]
+
+    def pod(self):
+        """(namespace, pod name, directory) of the running instance's pod, or None: kubelet names
+        the directory `var/log/pods/<namespace>_<pod>_<uid>` (neither name can hold `_`)."""
+        if self.directory is None:
+            return None
+        parts = self.directory.rsplit("/", 1)[1].split("_")
+        if len(parts) != 3 or not all(parts):
+            return None
+        return parts[0], parts[1], self.directory + "/"
 
     def current(self, path, item, display=None):
         if path in self.files:

@@ -40,6 +40,8 @@ def node_names(source):
 SHARED_FILES = {
     "sos_commands/kubernetes/cluster-info/kubectl_version": "cluster/version.yaml",
     specs.SPECS["calicoctl_get_ippools_-o_yaml"].live_path: "cluster/crd/ippools.crd.projectcalico.org.yaml",
+    # Read under their own names (the reader knows them): pods, namespaces, Calico CRDs, DaemonSets.
+    **{path: path for path, *_rest in specs.KUBE_LISTINGS + specs.KUBE_YAML if path.startswith("cluster/")},
 }
 NODE_LOG = "logs/calico-node.log"  # the bundle reader classifies this as a calico-node log
 # `kubectl logs --previous` of a restarted calico-node (after v3.32): the instance before this one

@@ -103,9 +103,35 @@ NETWORKD_CONFIG = ("etc/systemd/network/*.network", "run/systemd/network/*.netwo
 # version and kubeconfig flag: found by pattern, newest layout first).
 KUBECTL_GLOBS = {
     "version": ("sos_commands/kubernetes/**/kubectl*_version", "sos_commands/kubernetes/**/kubectl*_version_*"),
-    "pods": ("sos_commands/kubernetes/**/kubectl*get*pods",),
+    # calicoctl cluster diags: `kubectl get pods --all-namespaces -o wide` (its NODE column picks this node's pods)
+    "pods": ("sos_commands/kubernetes/**/kubectl*get*pods", "cluster/kubernetes/pods.txt"),
     "nodes": ("sos_commands/kubernetes/**/kubectl*get_nodes",),
 }
+
+# Cluster-wide listings that show how Calico is installed (`kube_objects`): (path or pattern, what
+# it lists, the namespace a listing without a NAMESPACE column covers). sos's kubernetes plugin
+# (where admin.conf exists) lists every namespace's pods and ConfigMaps and the namespaces;
+# calicoctl cluster diags (v3.31+, calicoctl/commands/cluster/diags.go) writes the same views as
+# `-o wide` text, plus `kubectl get all` of the operator's two namespaces.
+KUBE_LISTINGS = (
+    ("sos_commands/kubernetes/**/kubectl*_get_--all-namespaces_true_pods", "Pod", None),
+    ("sos_commands/kubernetes/**/kubectl*_get_namespaces", "Namespace", None),
+    ("sos_commands/kubernetes/**/kubectl*_get_--all-namespaces_true_configmaps", "ConfigMap", None),
+    ("cluster/kubernetes/pods.txt", "Pod", None),
+    ("cluster/kubernetes/namespaces.txt", "Namespace", None),
+    ("cluster/kubernetes/configmaps.txt", "ConfigMap", None),
+    ("cluster/tigera-operator/tigera-operator.txt", "Pod", "tigera-operator"),
+    ("cluster/calico-system/calico-system.txt", "Pod", "calico-system"),
+)
+# Objects as YAML (calicoctl cluster diags: `kubectl get <crd> -Ao yaml` for every Calico/Tigera CRD,
+# named <plural>.<group>.yaml; `kubectl get daemonsets --all-namespaces -o yaml`):
+# (path, kube_objects kind it lists or None, calico_resources parser for `settings`).
+KUBE_YAML = (
+    ("cluster/crd/installations.operator.tigera.io.yaml", "Installation", "parse_installations"),
+    ("cluster/crd/felixconfigurations.crd.projectcalico.org.yaml", None, "parse_felixconfigurations"),
+    ("cluster/crd/felixconfigurations.projectcalico.org.yaml", None, "parse_felixconfigurations"),
+    ("cluster/kubernetes/daemonsets.yaml", None, "parse_calico_node_env"),
+)
 
 # Inside each pod network namespace (sos >= 4.3 layout; `{ns}` is the namespace name).
 POD_COMMANDS = ("ip -d address show", "ip route show table all", "ip -s -s neigh show")

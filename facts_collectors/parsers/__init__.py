@@ -17,7 +17,12 @@ cut off mid-line yields the complete records before the cut.
   kube       parse_kubectl_version, parse_kubelet_version, parse_kubectl_pods, parse_kubectl_nodes,
              parse_crictl_ps, parse_crictl_images, calico_version_from_images -> versions, components
   cni        parse_cni_conflist                                 -> settings
-  calico_resources parse_ippools                                -> settings (ippool/<name>)
+  kube_objects parse_kubectl_listing                            -> kube_objects (Calico pods, namespaces,
+                                                                   ConfigMaps, and what each listing covered)
+  calico_resources parse_ippools, parse_felixconfigurations,
+             parse_installations, parse_calico_node_env         -> settings (ippool/<name>, felixconfiguration/<name>,
+                                                                   installation/<name>, calico-node FELIX_* env)
+             parse_objects                                      -> kube_objects (any kind, from YAML)
   ipset      parse_ipset_list                                   -> sets and ipset errors
   logs       parse_cri_log, parse_calico_line, parse_journal, parse_dmesg, classify,
              log_events_from_file                               -> log_events

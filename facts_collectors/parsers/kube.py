@@ -118,7 +118,7 @@ _TWO_WORD_COLUMNS = {
 }
 
 
-def _header(line):
+def header(line):
     """The column names of a table header line, or None when the line is not one."""
     words = line.split()
     if not words or not all(_HEADER_WORD.match(word) for word in words):
@@ -135,14 +135,14 @@ def _header(line):
     return columns
 
 
-def _tables(text, is_wanted):
+def tables(text, is_wanted):
     """Yield (lineno, columns, tokens) for each row of the tables whose header `is_wanted`."""
     lines, _cut = split_lines(text)  # the cut line is never a row: its values may be partial
     columns = None
     for lineno, line in lines:
-        header = _header(line)
-        if header is not None:
-            columns = header if is_wanted(header) else None
+        names = header(line)
+        if names is not None:
+            columns = names if is_wanted(names) else None
             continue
         tokens = line.split()
         if columns is not None and tokens:
@@ -186,11 +186,17 @@ def duration_seconds(text):
     return sum(int(value) * unit for value, unit in zip(match.groups(), _DURATION_UNITS) if value)
 
 
-def _is_pod_header(columns):
+def _where(namespace, pod, node):
+    """`namespace`, `pod` and `node` fields of a components item, for the ones that are known."""
+    fields = {"namespace": namespace, "pod": pod, "node": node}
+    return {k: v for k, v in fields.items() if v and v not in ("<none>", "<unknown>")}
+
+
+def is_pod_header(columns):
     return {"NAME", "READY", "STATUS", "RESTARTS"} <= set(columns)
 
 
-def _pod_row(columns, tokens):
+def pod_row(columns, tokens):
     """Map a row's tokens to its columns; None when the row does not fit the header."""
     values, position = {}, 0
     for column in columns:
@@ -225,12 +231,13 @@ def parse_kubectl_pods(text, source, node=None):
     how long ago the last restart was (`(2m ago)` -> 120; kubectl >= 1.22 and only after a
     restart; absent otherwise, like age when the column is missing or unreadable), `message`
     `pod <ns>/<pod> on <node>` (namespace and node only when the table has those columns and
-    the pod is scheduled). With `node`, only the pods on that node are kept, when the table has a
+    the pod is scheduled), and the same as fields: `pod`, `namespace` and `node` (each only when
+    the table shows it). With `node`, only the pods on that node are kept, when the table has a
     NODE column (without one, every pod is kept: the table cannot tell).
     """
     items = []
-    for lineno, columns, tokens in _tables(text, _is_pod_header):
-        values = _pod_row(columns, tokens)
+    for lineno, columns, tokens in tables(text, is_pod_header):
+        values = pod_row(columns, tokens)
         if values is None:
             continue
         name = values["NAME"]
@@ -255,8 +262,10 @@ def parse_kubectl_pods(text, source, node=None):
             "status": values["STATUS"],
             "restarts": to_int(values["RESTARTS"]),
             "message": message,
-            "source": ref(source, lineno),
         }
+        # The same facts as fields, for code that must not parse `message` (engine/platform.py).
+        item.update(_where(namespace, name, pod_node))
+        item["source"] = ref(source, lineno)
         age = duration_seconds(values.get("AGE"))
         if age is not None:
             item["age"], item["age_seconds"] = values["AGE"], age
@@ -285,7 +294,7 @@ def parse_kubectl_nodes(text, source, node=None):
     columns up to VERSION never contain spaces, so they are read by position.
     """
     by_version = {}  # version -> (first lineno, [node names])
-    for lineno, columns, tokens in _tables(text, _is_node_header):
+    for lineno, columns, tokens in tables(text, _is_node_header):
         name_at, status_at, version_at = (columns.index(c) for c in ("NAME", "STATUS", "VERSION"))
         if len(tokens) <= version_at:
             continue
@@ -335,7 +344,9 @@ def parse_crictl_ps(text, source, names=None):
     says `CONTAINER ID` and has no POD/NAMESPACE). CREATED holds spaces (`About an hour ago`), so a
     row is read from both ends around the STATE word. Returns components items {name, ready,
     status, restarts, message, source} for containers whose NAME is in `names` (default
-    CALICO_CONTAINERS): `ready` = STATE is Running, `status` = STATE, `restarts` = ATTEMPT.
+    CALICO_CONTAINERS): `ready` = STATE is Running, `status` = STATE, `restarts` = ATTEMPT,
+    `pod` and `namespace` from the POD and NAMESPACE columns of newer crictl (no `node`: the
+    listing is of one node's runtime and does not name it).
     `-a` also lists the earlier, exited attempts of a restarted container: only the latest
     attempt of each container of a pod is kept, since it is the one running now. Init containers
     (install-cni, flexvol-driver) are `Exited` when they did their job, so `ready` is false for
@@ -343,7 +354,7 @@ def parse_crictl_ps(text, source, names=None):
     """
     wanted = CALICO_CONTAINERS if names is None else frozenset(names)
     latest = {}  # (pod id, name) -> (attempt, item)
-    for lineno, columns, tokens in _tables(text, _is_crictl_ps_header):
+    for lineno, columns, tokens in tables(text, _is_crictl_ps_header):
         row = _crictl_row(columns, tokens)
         if row is None or row["name"] not in wanted:
             continue
@@ -360,6 +371,7 @@ def parse_crictl_ps(text, source, names=None):
             "status": row["state"],
             "restarts": row["attempt"],
             "message": f"container {row['name']} ({row['id']}) in pod {where}",
+            **_where(row.get("namespace"), row.get("pod"), None),
             "source": ref(source, lineno),
         }
         latest[key] = (row["attempt"], item)
@@ -405,7 +417,7 @@ def parse_crictl_images(text, source):
     `repository:tag`, `tag` None for an untagged image; `<none>` repositories are skipped.
     """
     images = []
-    for lineno, _columns, tokens in _tables(text, _is_crictl_images_header):
+    for lineno, _columns, tokens in tables(text, _is_crictl_images_header):
         if len(tokens) < 4 or tokens[0] == "<none>" or not _IMAGE_REF.match(tokens[0]):
             continue
         repository, tag = tokens[0], (None if tokens[1] == "<none>" else tokens[1])

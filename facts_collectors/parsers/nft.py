@@ -36,7 +36,9 @@ def parse_nft_ruleset(text, source):
     """Parse `nft list ruleset` (with or without -a/-n).
 
     Returns {"iptables_tables": [...], "ip6tables_tables": [...], "calico_tables": [...],
-    "calico6_tables": [...], "other_tables": ["<family> <name>", ...], "warnings": [...]}.
+    "calico6_tables": [...], "other_tables": ["<family> <name>", ...], "tables": [...],
+    "warnings": [...]}. `tables` lists every table in the order printed, as the `nft_tables` dump
+    section keeps it: {family, name, chains (count), rules (count), source (its `table` line)}.
     Each table is {name, chains}; each chain {name, policy (from `policy accept|drop;` of a base
     chain, None otherwise), source, rules}; each rule {target, goto, match, comments, packets,
     bytes, source}. Targets use iptables names: `jump X`/`goto X` -> X (goto True for goto),
@@ -45,7 +47,7 @@ def parse_nft_ruleset(text, source):
     Calico comments `"cali:<id>; text"` become two comments, as iptables shows them.
     """
     result = {"iptables_tables": [], "ip6tables_tables": [], "calico_tables": [],
-              "calico6_tables": [], "other_tables": [], "warnings": [], "warning_sources": []}
+              "calico6_tables": [], "other_tables": [], "tables": [], "warnings": [], "warning_sources": []}
     lines, _cut = split_lines(text)
     stack = []  # open blocks: a table dict, a chain dict, or None for sets, maps, braces
     pending = None  # (lineno, text) of a rule whose braces close on a later line
@@ -83,7 +85,16 @@ def parse_nft_ruleset(text, source):
         for _ in range(-balance):
             if stack:
                 stack.pop()
+    result["tables"] = [_table_summary(entry) for entry in result["tables"]]
     return result
+
+
+def _table_summary(entry):
+    table = entry.pop("table")
+    entry["chains"] = len(table["chains"])
+    entry["rules"] = sum(len(chain["rules"]) for chain in table["chains"])
+    entry["source"] = entry.pop("source")  # keep `source` last, as in every dump item
+    return entry
 
 
 def _open_named_block(line, lineno, source, stack, result):
@@ -92,6 +103,7 @@ def _open_named_block(line, lineno, source, stack, result):
     if match and not stack:
         family, name = match.groups()
         table = {"name": name, "chains": []}
+        result["tables"].append({"family": family, "name": name, "table": table, "source": ref(source, lineno)})
         bucket = _bucket_for(family, name)
         if bucket:
             result[bucket].append(table)

@@ -5,8 +5,8 @@ import random
 import pytest
 from rawfixtures import RAW
 
-from calirules.facts_collectors.parsers import (calico_resources, cni, conntrack, hostnet, iproute, ipset, iptables, kube, logs,
-                                                modules, nft, sysctl, system)
+from calirules.facts_collectors.parsers import (calico_resources, cni, conntrack, hostnet, iproute, ipset, iptables, kube,
+                                                kube_objects, logs, modules, nft, sysctl, system)
 
 PARSERS = [
     sysctl.parse_sysctl_a, iproute.parse_ip_link, iproute.parse_ip_route, iproute.parse_ip_rule,
@@ -19,6 +19,8 @@ PARSERS = [
     kube.parse_image_refs, ipset.parse_ipset_list, cni.parse_cni_conflist, logs.parse_cri_log, logs.parse_journal,
     logs.parse_dmesg, calico_resources.parse_ippools, iptables.parse_ip_tables_names,
     hostnet.parse_ini, hostnet.parse_systemctl_units, hostnet.parse_nmcli_general_status,
+    kube_objects.parse_kubectl_listing, calico_resources.parse_installations,
+    calico_resources.parse_felixconfigurations, calico_resources.parse_calico_node_env, calico_resources.parse_objects,
 ]
 FIXTURES = sorted(path for path in RAW.rglob("*") if path.is_file() and path.suffix not in (".sh", ".md"))
 # Characters that matter to some grammar: quotes, braces, continuations, counters, separators.

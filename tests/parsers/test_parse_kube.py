@@ -110,12 +110,15 @@ def test_pods_get_all_wide_with_namespace_and_node():
     assert items == [
         {"name": "calico-kube-controllers", "ready": False, "status": "CrashLoopBackOff",
          "restarts": 188, "message": "pod kube-system/calico-kube-controllers-6c9d8f7b5d-rx4kz on node-b",
+         "namespace": "kube-system", "pod": "calico-kube-controllers-6c9d8f7b5d-rx4kz", "node": "node-b",
          "source": f"{name}:2", "age": "16h", "age_seconds": 57600},
         {"name": "calico-node", "ready": False, "status": "Running", "restarts": 131,
-         "message": "pod kube-system/calico-node-w7g2m on node-b", "source": f"{name}:3",
+         "message": "pod kube-system/calico-node-w7g2m on node-b", "namespace": "kube-system",
+         "pod": "calico-node-w7g2m", "node": "node-b", "source": f"{name}:3",
          "age": "16h", "age_seconds": 57600},
         {"name": "calico-node", "ready": False, "status": "Running", "restarts": 129,
-         "message": "pod kube-system/calico-node-lq9tn on node-a", "source": f"{name}:4",
+         "message": "pod kube-system/calico-node-lq9tn on node-a", "namespace": "kube-system",
+         "pod": "calico-node-lq9tn", "node": "node-a", "source": f"{name}:4",
          "age": "16h", "age_seconds": 57600},
     ]  # the service, daemonset and deployment tables that follow add nothing
     assert_items_valid("components", items)
@@ -150,7 +153,8 @@ def test_pods_without_namespace_column_and_operator_pod():
     name = "kubectl_get_pods_-n_tigera-operator.v1.25"
     assert parse_kubectl_pods(kube(name), name) == [
         {"name": "tigera-operator", "ready": True, "status": "Running", "restarts": 212,
-         "message": "pod tigera-operator-58f95c9b67-vdq8s", "source": f"{name}:2",
+         "message": "pod tigera-operator-58f95c9b67-vdq8s", "pod": "tigera-operator-58f95c9b67-vdq8s",
+         "source": f"{name}:2",
          "age": "11d", "age_seconds": 11 * 86400, "last_restart_seconds": 3 * 3600 + 52 * 60}]
     name = "kubectl_get_pods_-n_kube-system.metrics-unavailable-v1.26"  # klog lines first
     items = parse_kubectl_pods(kube(name), name)
@@ -159,6 +163,21 @@ def test_pods_without_namespace_column_and_operator_pod():
         ("calico-node", 0, 7)]
     # A line outside the grammar after the rows (a paste's elision mark) is skipped too.
     assert parse_kubectl_pods(kube(name) + "...\n", name) == items
+
+
+def test_pods_namespace_pod_and_node_fields_as_the_table_shows_them():
+    """Explicit fields, so nothing downstream parses `message`; a column the table lacks (no
+    NAMESPACE with `-n`, no NODE without `-o wide`) or `<none>` (not scheduled) leaves its field out."""
+    def where(name, **options):
+        return [(item["name"], item.get("namespace"), item.get("pod"), item.get("node"))
+                for item in parse_kubectl_pods(kube(name), name, **options)]
+    assert where("kubectl_get_pods_-A.operator-v1.28")[1] == (
+        "calico-node", "calico-system", "calico-node-2bqzl", None)
+    assert where("kubectl_get_pods_-n_kube-system_-o_wide.manifest-v1.20", node="node-b") == [
+        ("calico-kube-controllers", None, "calico-kube-controllers-7d4f9b6c58-xk2jp", "node-b"),
+        ("calico-node", None, "calico-node-tn4wr", "node-b")]
+    assert where("kubectl_get_pods_-n_calico-system_-o_wide.pending-v1.29")[0] == (
+        "calico-kube-controllers", None, "calico-kube-controllers-7c4b8d5f96-hg2rm", None)  # NODE <none>
 
 
 def test_pods_pending_unscheduled_and_typha():
@@ -297,16 +316,16 @@ def test_crictl_ps_calico_containers():
     assert items == [
         {"name": "calico-node", "ready": True, "status": "Running", "restarts": 1,
          "message": "container calico-node (72358508a62a4) in pod calico-system/calico-node-gk7tw",
-         "source": f"{name}:3"},
+         "namespace": "calico-system", "pod": "calico-node-gk7tw", "source": f"{name}:3"},
         {"name": "calico-csi", "ready": True, "status": "Running", "restarts": 1,
          "message": "container calico-csi (b3094aaead44d) in pod calico-system/csi-node-driver-pn5dl",
-         "source": f"{name}:4"},
+         "namespace": "calico-system", "pod": "csi-node-driver-pn5dl", "source": f"{name}:4"},
         {"name": "install-cni", "ready": False, "status": "Exited", "restarts": 1,
          "message": "container install-cni (e79b8087f2f38) in pod calico-system/calico-node-gk7tw",
-         "source": f"{name}:7"},
+         "namespace": "calico-system", "pod": "calico-node-gk7tw", "source": f"{name}:7"},
         {"name": "flexvol-driver", "ready": False, "status": "Exited", "restarts": 1,
          "message": "container flexvol-driver (e2d390c46d4bb) in pod calico-system/calico-node-gk7tw",
-         "source": f"{name}:8"},
+         "namespace": "calico-system", "pod": "calico-node-gk7tw", "source": f"{name}:8"},
     ]
     assert_items_valid("components", items)
 

@@ -197,7 +197,7 @@ def test_dmesg_variants_truncation_and_garbage():
 # --- the signature table -----------------------------------------------------------------------
 
 EVENTS = {
-    "felix_version", "felix_rpf_loose_fatal", "felix_bpf_unsupported", "felix_bpf_program_load_failed",
+    "felix_version", "felix_rpf_loose_fatal", "felix_bpf_unsupported", "felix_bpf_enabled", "felix_bpf_program_load_failed",
     "felix_bpf_endpoint_dirty", "felix_iptables_restore_failed", "felix_iptables_match_missing",
     "felix_ipset_incompatible", "felix_ipset_list_failed", "felix_iptables_backend_mismatch",
     "felix_route_add_file_exists", "calico_node_version", "node_ip_autodetected",
@@ -249,6 +249,7 @@ CASES = [
     ("felix", "felix_rpf_loose_fatal", None, q("calico-messages.quoted", 4),
      "Kernel's RPF check is set to 'strict'."),
     ("felix", "felix_bpf_unsupported", None, q("calico-messages.quoted", 9), q("calico-messages.quoted", 8)),
+    ("felix", "felix_bpf_enabled", None, q("calico-messages.quoted", 8), q("calico-messages.quoted", 9)),
     ("felix", "felix_bpf_program_load_failed", None, q("calico-messages.quoted", 6),
      "libbpf: map 'cali_v4_state': created successfully, fd=3"),
     ("felix", "felix_bpf_endpoint_dirty", None, q("calico-messages.quoted", 5),

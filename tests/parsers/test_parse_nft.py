@@ -4,7 +4,7 @@ from calirules.facts_collectors.parsers.iptables import parse_iptables_save
 from calirules.facts_collectors.parsers.nft import parse_nft_ruleset
 
 EMPTY = {"iptables_tables": [], "ip6tables_tables": [], "calico_tables": [], "calico6_tables": [],
-         "other_tables": [], "warnings": [], "warning_sources": []}
+         "other_tables": [], "tables": [], "warnings": [], "warning_sources": []}
 
 
 def chains_of(tables, name):
@@ -20,6 +20,26 @@ def test_ruleset_sorts_tables_by_owner():
     assert result["ip6tables_tables"] == [] and result["calico6_tables"] == []
     assert result["warnings"] == ["Warning: table ip nat is managed by iptables-nft, do not touch!",
                                   "Warning: table ip filter is managed by iptables-nft, do not touch!"]
+
+
+def test_every_table_is_listed_with_its_line_and_size():
+    """The `nft_tables` dump section: Felix's nftables data plane shows as `table ip calico`
+    (felix/dataplane/linux/int_dataplane.go, nftables.NewTable("calico", 4|6, ...), v3.29+)."""
+    name = "nft_-a_list_ruleset"
+    tables = parse_nft_ruleset(lab(name), name)["tables"]
+    assert tables == [
+        {"family": "ip", "name": "mangle", "chains": 7, "rules": 0, "source": f"{name}:1"},
+        {"family": "ip", "name": "nat", "chains": 7, "rules": 7, "source": f"{name}:29"},
+        {"family": "ip", "name": "filter", "chains": 6, "rules": 7, "source": f"{name}:63"},
+        {"family": "ip", "name": "calico", "chains": 7, "rules": 10, "source": f"{name}:92"},
+        {"family": "inet", "name": "crp-extra", "chains": 1, "rules": 1, "source": f"{name}:140"},
+    ]
+    validate_facts(nft_tables=tables)
+    quoted_tables = parse_nft_ruleset(quoted("nft_list_ruleset.felix-cali-nftables-dump"), "dump")["tables"]
+    assert quoted_tables == [{"family": "ip", "name": "calico", "chains": 1, "rules": 2, "source": "dump:1"}]
+    # Cut inside the calico table's first set: the table was opened, no chain of it was read.
+    cut = parse_nft_ruleset(cut_inside_line(lab(name), 96, keep=10), name)["tables"]
+    assert [(t["name"], t["chains"]) for t in cut] == [("mangle", 7), ("nat", 7), ("filter", 6), ("calico", 0)]
 
 
 def test_iptables_nft_tables_map_back_to_iptables_chains():
