@@ -40,11 +40,20 @@ def remediation(example, cause, calico="v3.26.0", install="manifest"):
     dump["versions"] = [v for v in dump.get("versions") or () if v["component"] != "calico"]
     if calico:
         dump["versions"].append({"component": "calico", "version": calico, "source": "user"})
+    # What `kubectl get pods --all-namespaces -o wide` in the bundle would show: this node's
+    # calico-node in the install method's namespace, and a listing that covered every namespace
+    # (so, for a manifest install, no tigera-operator anywhere).
     dump["components"] = [c for c in dump.get("components") or () if c["name"] != "calico-node"]
+    dump.pop("kube_objects", None)
     if install != "unknown":
         namespace = "calico-system" if install == "operator" else "kube-system"
         dump["components"].append({"name": "calico-node", "ready": True, "status": "Running", "restarts": 0,
-                                   "message": f"pod {namespace}/calico-node-abcde", "source": POD_LISTING})
+                                   "namespace": namespace, "pod": "calico-node-abcde",
+                                   "node": dump["node"]["hostname"], "source": POD_LISTING})
+        dump["kube_objects"] = [
+            {"kind": "Pod", "component": "calico-node", "name": "calico-node-abcde", "namespace": namespace,
+             "count": 1, "source": POD_LISTING},
+            {"kind": "List", "of": "Pod", "source": POD_LISTING.rsplit(":", 1)[0] + ":1"}]
     diagnosis = diagnose(normalise(dump), _book())
     report = build_report(diagnosis, dump, _book(), source="test")
     texts = [c["remediation"] for c in report["causes"] if c["id"] == cause]
