@@ -17,8 +17,10 @@ MAX_FIRINGS_SHOWN = 20  # per rule; a 1,000-pod node with proxy_arp off everywhe
 IPTABLES_COMMANDS = {"legacy": "iptables-legacy", "nft": "iptables-nft"}
 
 
-def build_report(diagnosis, dump, rulebook, source):
-    env = templating.rule_environment(rulebook.template_dirs)
+def build_report(diagnosis, dump, rulebook, source, env=None):
+    # `env`: a rule environment to reuse (rules lint renders hundreds of reports; Jinja compiles
+    # each template once per environment).
+    env = env or templating.rule_environment(rulebook.template_dirs)
     base = _base_context(dump, diagnosis.symptom)
     anomalies = _Anomalies()
     causes = [_cause(finding, env, base, anomalies) for finding in diagnosis.findings]
