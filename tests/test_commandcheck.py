@@ -1,11 +1,13 @@
-"""The command checker (calirules/commandcheck.py) and the flag table it reads (engine/data/cli-flags.yaml)."""
+"""The command checker (calirules/commandcheck.py), the shell splitting it relies on (shellwords.py) and the flag
+table it reads (flagtable.py, engine/data/cli-flags.yaml)."""
 
 import random
 import string
 
 import pytest
 
-from calirules.commandcheck import TableError, check_command, check_commands, command_lines, load_table, shipped_table
+from calirules.commandcheck import check_command, check_commands, command_lines
+from calirules.flagtable import TableError, load_table, shipped_table
 
 
 def reasons(line, version=None):
