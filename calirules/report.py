@@ -17,8 +17,10 @@ MAX_FIRINGS_SHOWN = 20  # per rule; a 1,000-pod node with proxy_arp off everywhe
 IPTABLES_COMMANDS = {"legacy": "iptables-legacy", "nft": "iptables-nft"}
 
 
-def build_report(diagnosis, dump, rulebook, source):
-    env = templating.rule_environment(rulebook.template_dirs)
+def build_report(diagnosis, dump, rulebook, source, env=None):
+    # `env`: a rule environment to reuse (rules lint renders hundreds of reports; Jinja compiles
+    # each template once per environment).
+    env = env or templating.rule_environment(rulebook.template_dirs)
     base = _base_context(dump, diagnosis.symptom)
     anomalies = _Anomalies()
     causes = [_cause(finding, env, base, anomalies) for finding in diagnosis.findings]
@@ -81,12 +83,44 @@ def _base_context(dump, symptom):
         # installed here (engine/platform.py): templates pick the command that fits.
         "calico": {"version": versions.get("calico"), "has": calico_features.features_for(versions.get("calico"))},
         "install": platform.describe(dump),
+        # Values a command needs, so it can be pasted as printed (no <placeholder>).
+        "uplink": _uplink(dump),
+        "workloads": _workloads(dump),
+        "pod_cidrs": _pod_cidrs(dump),
         "symptom": symptom,
         "calico_backend": backend,
         "iptables": IPTABLES_COMMANDS.get(backend, "iptables"),
         "other_backend": {"legacy": "nft", "nft": "legacy"}.get(backend),
         "other_iptables": IPTABLES_COMMANDS.get({"legacy": "nft", "nft": "legacy"}.get(backend), "iptables"),
     }
+
+
+def _uplink(dump):
+    """The device of the main table's default route, or None."""
+    return next((r.get("dev") for r in dump.get("routes") or ()
+                 if r.get("dst") == "default" and r.get("table", "main") == "main" and r.get("dev")), None)
+
+
+def _pod_cidrs(dump):
+    """IPv4 CIDRs of the enabled IP pools the dump's settings list (`ippool/<name>` cidr), or []."""
+    pools = {}
+    for item in dump.get("settings") or ():
+        if item["component"].startswith("ippool/"):
+            pools.setdefault(item["component"], {})[item["key"]] = str(item.get("value"))
+    return [p["cidr"] for p in pools.values()
+            if p.get("cidr") and ":" not in p["cidr"] and p.get("disabled", "false").lower() != "true"]
+
+
+def _workloads(dump):
+    """[{iface, ip}] for each cali* /32 route of the main table, in the order the routes list them."""
+    found = []
+    for route in dump.get("routes") or ():
+        dev, dst = route.get("dev") or "", route.get("dst") or ""
+        if dev.startswith("cali") and route.get("table", "main") == "main" and dst not in ("default", ""):
+            ip = dst.split("/")[0] if dst.endswith("/32") or "/" not in dst else None
+            if ip:
+                found.append({"iface": dev, "ip": ip})
+    return found
 
 
 def calico_backend(dump):
