@@ -45,10 +45,15 @@ class FactType:
 
 
 FACT_TYPES = {t.name: t for t in (
-    FactType("Node", ("hostname", "os", "kernel", "symptom", "workloads", "iptables_backends", "all_backends_read"),
+    FactType("Node", ("hostname", "os", "kernel", "symptom", "workloads", "iptables_backends", "all_backends_read",
+                      "felix_nftables"),
+             # felix_nftables is deliberately not tied to nft_tables: rules use it only to stand down
+             # (unless), and a bundle without the nft ruleset must not silence them.
              "node", {"workloads": "interfaces", "iptables_backends": "netfilter", "all_backends_read": "netfilter"},
              doc="The node: identity, the symptom being diagnosed (default same-node), how many cali* workload "
-                 "interfaces it has, and which iptables backends were read (both: all_backends_read)."),
+                 "interfaces it has, which iptables backends were read (both: all_backends_read), and whether "
+                 "Felix's nftables data plane (Calico v3.29+) is programmed: nft `table ip calico` with chains "
+                 "(felix_nftables; then Calico's per-pod rules are not in iptables at all)."),
     FactType("Version", ("component", "version", "minor", "detail"), "versions",
              doc="One installed version: calico, kubernetes, kubelet, iptables (detail: legacy/nf_tables), ..."),
     FactType("Compat", ("calico", "kubernetes", "component", "verdict", "tested", "tested_text", "floor",
@@ -205,9 +210,18 @@ class FactBuilder:
         workloads = None if interfaces is None else sum(1 for i in interfaces if i["name"].startswith(WORKLOAD_PREFIX))
         netfilter_dump = self.dump.get("netfilter")
         backends = None if netfilter_dump is None else sorted({b["backend"] for b in netfilter_dump})
+        nft = self.felix_nft_table()
+        if nft:
+            sources = dict(sources, felix_nftables=nft["source"])
         self.add("Node", sources.get("hostname"), sources, hostname=node["hostname"], os=node.get("os"),
                  kernel=node.get("kernel"), symptom=self.symptom, workloads=workloads, iptables_backends=backends,
-                 all_backends_read=None if backends is None else backends == ["legacy", "nft"])
+                 all_backends_read=None if backends is None else backends == ["legacy", "nft"],
+                 felix_nftables=None if self.dump.get("nft_tables") is None else nft is not None)
+
+    def felix_nft_table(self):
+        """Felix's nftables data plane table (`table ip calico` with chains), or None."""
+        return next((t for t in self.dump.get("nft_tables") or ()
+                     if t.get("name") == "calico" and t.get("family") == "ip" and t.get("chains")), None)
 
     def _versions(self):
         by_component = {}
@@ -239,7 +253,9 @@ class FactBuilder:
     def _interfaces(self):
         routes = self.dump.get("routes")
         index = RouteIndex(routes) if routes is not None else None
-        endpoints = netfilter.endpoint_index(self.dump.get("netfilter"))
+        # In Felix's nftables mode the per-pod chains live in nft's calico table, which is not indexed:
+        # whether an endpoint is programmed is then unknown, not "no chain".
+        endpoints = None if self.felix_nft_table() else netfilter.endpoint_index(self.dump.get("netfilter"))
         pods = self.dump.get("pods")
         pods_by_iface = {p["host_iface"]: p for p in pods or () if p.get("host_iface")}
         self.ip_holders = {}  # pod IP -> host interfaces of the pods holding it

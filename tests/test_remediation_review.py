@@ -36,6 +36,14 @@ def _example(name):
 
 def remediation(example, cause, calico="v3.26.0", install="manifest"):
     """The rendered remediation of `cause` in `example`, for that Calico release and install."""
+    texts = [c["remediation"] for c in report_for(example, calico, install)["causes"] if c["id"] == cause]
+    assert texts, f"{cause} not reported for {example}"
+    return texts[0]
+
+
+@lru_cache(maxsize=None)
+def report_for(example, calico="v3.26.0", install="manifest"):
+    """The JSON report of `example` as that Calico release, installed that way."""
     dump = copy.deepcopy(_example(example))
     dump["versions"] = [v for v in dump.get("versions") or () if v["component"] != "calico"]
     if calico:
@@ -54,11 +62,7 @@ def remediation(example, cause, calico="v3.26.0", install="manifest"):
             {"kind": "Pod", "component": "calico-node", "name": "calico-node-abcde", "namespace": namespace,
              "count": 1, "source": POD_LISTING},
             {"kind": "List", "of": "Pod", "source": POD_LISTING.rsplit(":", 1)[0] + ":1"}]
-    diagnosis = diagnose(normalise(dump), _book())
-    report = build_report(diagnosis, dump, _book(), source="test")
-    texts = [c["remediation"] for c in report["causes"] if c["id"] == cause]
-    assert texts, f"{cause} not reported for {example}"
-    return texts[0]
+    return build_report(diagnose(normalise(dump), _book()), dump, _book(), source="test")
 
 
 def commands(text):
@@ -268,3 +272,25 @@ def test_row_30_policy_routing_verify_uses_from_and_iif():
     text = remediation("policy-routing-override", "policy-routing-override")
     verify = [c for c in commands(text.split("Verify:")[1]) if c.startswith("ip route get")]
     assert verify and " from " in verify[0] and " iif " in verify[0]
+
+
+EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("version", ["v3.11.3", "v3.32.0"])
+@pytest.mark.parametrize("install", ["operator", "manifest"])
+def test_every_example_renders_commands_that_run_as_printed(version, install):
+    """The examples, as an old and a new Calico installed by the operator and by manifest: every
+    cause's remediation renders, every `$ ` line passes the flag table for that release, and no
+    line is printed for the other install method."""
+    from calirules.commandcheck import check_commands
+    other = "kube-system" if install == "operator" else "calico-system"
+    other_label = "(manifest install" if install == "operator" else "(operator install"
+    for name in EXAMPLE_NAMES:
+        for found in report_for(name, version, install)["causes"]:
+            cause, text = found["id"], found["remediation"]
+            assert check_commands(text, version) == [], (name, cause)
+            calico_node_lines = [c for c in commands(text) if "calico-node" in c]
+            assert not any(f"-n {other} " in c for c in calico_node_lines), (name, cause)
+            assert other_label not in text, (name, cause)
+
