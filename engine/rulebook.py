@@ -322,7 +322,8 @@ def check_links(links, causes):
 # Names every remediation template sees (calirules/report.py _base_context, plus `firings` and
 # the `cmd` macros); a rule's `as:` name or `$variable` of the same name would hide them.
 TEMPLATE_CONTEXT_NAMES = frozenset({"node", "versions", "calico", "install", "symptom", "calico_backend", "iptables",
-                                    "other_backend", "other_iptables", "firings", "cmd"})
+                                    "other_backend", "other_iptables", "firings", "cmd", "uplink", "workloads",
+                                    "pod_cidrs"})
 
 
 def _check_patterns(book, rule):
