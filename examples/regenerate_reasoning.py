@@ -86,11 +86,17 @@ def journal(writer, message, count=3):
     return "".join(log_line(writer, message, i) + "\n" for i in range(count))
 
 
-def _nm_route_missing(ctx):
-    iface = ctx["dst_iface"]
-    line = (f"<info>  [1764233400.1234] device ({iface}): state change: unmanaged -> unavailable "
-            f"(reason 'managed', sys-iface-state: 'external')")
-    return {NM_JOURNAL: journal("NetworkManager", line)}
+def nm_state_change(change, reason, state):
+    """NetworkManager's device state-change line for the destination pod's veth, three times."""
+    def files(ctx):
+        line = (f"<info>  [1764233400.1234] device ({ctx['dst_iface']}): state change: {change} "
+                f"(reason '{reason}', sys-iface-state: '{state}')")
+        return {NM_JOURNAL: journal("NetworkManager", line)}
+    return files
+
+
+_nm_route_missing = nm_state_change("unmanaged -> unavailable", "managed", "external")
+_nm_veth_down = nm_state_change("activated -> unavailable", "carrier-changed", "managed")
 
 
 def _felix_down(ctx):
@@ -140,13 +146,6 @@ def logs_of(*causes, base=None):
 def felix_down_after(*causes):
     """calico-node NotReady (Felix's readiness failing, restarting) with the root causes' log lines."""
     return logs_of(*causes, base=_felix_down)
-
-
-def _nm_veth_down(ctx):
-    iface = ctx["dst_iface"]
-    line = (f"<info>  [1764233400.1234] device ({iface}): state change: activated -> unavailable "
-            f"(reason 'carrier-changed', sys-iface-state: 'managed')")
-    return {NM_JOURNAL: journal("NetworkManager", line)}
 
 
 def _kube_proxy_and_firewalld_in_nft(lab):
