@@ -7,8 +7,13 @@ parts every remediation must have, in order, and each `$ ` command line against 
 flags (calirules/commandcheck.py): a wrong command or flag pasted into a root shell is worse than none.
 """
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import yaml
 
 from calirules.commandcheck import check_commands
 from calirules.engine import compiler
@@ -61,11 +66,33 @@ def lint(paths=()):
             if rendering.error:
                 found.add(TemplateFailure(*cell, "", f"does not render: {rendering.error}"))
                 continue
-            found.update(TemplateFailure(*cell, "", p) for p in check_parts(rendering.text))
+            found.update(TemplateFailure(*cell, "", p) for p in check_parts(rendering.text) + check_warnings(rendering.text))
             found.update(TemplateFailure(*cell, p.command, p.reason)
                          for p in check_commands(rendering.text, _calico_version(rendering.version)))
         failures.extend(sorted(found, key=_cell_order))
     return problems, failures
+
+
+@lru_cache(maxsize=None)
+def _disruptive():
+    text = resources.files("calirules.engine").joinpath("data/disruptive-commands.yaml").read_text(encoding="utf-8")
+    return [(re.compile(c["match"]), c["why"]) for c in yaml.safe_load(text)["commands"]]
+
+
+def check_warnings(text):
+    """A command that disrupts traffic or changes every node needs a `Warning:` line before it
+    (engine/data/disruptive-commands.yaml)."""
+    problems, warned = [], False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("Warning:"):
+            warned = True
+        elif stripped.startswith("$ ") and not warned:
+            command = stripped[2:].removeprefix("sudo ")
+            for pattern, why in _disruptive():
+                if pattern.search(command):
+                    problems.append(f"no `Warning:` line before a disruptive command ({why}): {stripped}")
+    return problems
 
 
 def check_parts(text):
@@ -82,7 +109,7 @@ def check_parts(text):
 
 def check_remediation(text, calico_version=None):
     """Problems with one rendered remediation: its parts, and its commands for this Calico version."""
-    return check_parts(text) + [str(p) for p in check_commands(text, calico_version)]
+    return check_parts(text) + check_warnings(text) + [str(p) for p in check_commands(text, calico_version)]
 
 
 def group_failures(failures):

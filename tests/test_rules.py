@@ -70,3 +70,14 @@ def test_log_events_named_by_rules_are_ones_collectors_can_produce():
                 event = (pattern.get("where") or {}).get("event")
                 named |= set(event["in"]) if isinstance(event, dict) else {event}
     assert named and named <= produced, named - produced
+
+
+def test_disruptive_commands_need_a_warning_first():
+    from calirules.lint import check_warnings
+    bare = "Commands:\n  $ kubectl rollout restart daemonset calico-node -n kube-system\n"
+    assert check_warnings(bare) and "every node" in check_warnings(bare)[0]
+    warned = "Commands:\n  Warning: restarts calico-node on every node.\n  $ kubectl rollout restart daemonset calico-node -n kube-system\n"
+    assert check_warnings(warned) == []
+    late = "Commands:\n  $ sudo systemctl disable --now firewalld\n  Warning: too late\n"
+    assert check_warnings(late)
+    assert check_warnings("Commands:\n  $ kubectl get pods -n kube-system\n") == []
