@@ -762,7 +762,7 @@ class _TarScanner:
                 self.offset = start  # _tar_end_problem looks at this block (still in the guard's window)
                 return None
             first = False
-            size = _tar_number(header[124:136])
+            size = _member_size(header[124:136], "a tar header")
             type_ = header[156:157]
             padded = -(-size // BLOCK) * BLOCK
             self.offset = start + BLOCK + padded
@@ -783,7 +783,7 @@ class _TarScanner:
             name = overrides.get("path", long_name or name)
             linkname = overrides.get("linkpath", long_link or _text(header[157:257].split(b"\0", 1)[0]))
             if "size" in overrides:
-                size = int(overrides["size"])
+                size = _member_size(overrides["size"], "a pax header")
                 padded = -(-size // BLOCK) * BLOCK
                 self.offset = start + BLOCK + padded
             if type_ == tarfile.AREGTYPE and name.endswith("/"):
@@ -825,12 +825,25 @@ def _checksum_ok(header):
 
 
 def _tar_number(field):
-    """A tar numeric field: octal ASCII (NUL/space padded) or GNU base-256."""
-    if field[0] & 0x80:
+    """A tar numeric field: octal ASCII (NUL/space padded) or GNU base-256, in which a first byte
+    of 0xff marks a negative number in two's complement over the whole field (as tarfile.nti
+    reads it). Raises ValueError for anything else."""
+    if field[0] in (0x80, 0xFF):
         value = int.from_bytes(field[1:], "big")
-        return -value if field[0] == 0xFF else value
+        return value - (1 << (8 * (len(field) - 1))) if field[0] == 0xFF else value
     digits = field.replace(b"\0", b" ").strip()
     return int(digits, 8) if digits else 0
+
+
+def _member_size(value, where):
+    """A member size from a header field or a pax record: a non-negative integer, or HeaderError."""
+    try:
+        size = _tar_number(value) if isinstance(value, bytes) else int(value)
+    except ValueError:
+        raise tarfile.HeaderError(f"invalid size in {where}") from None
+    if size < 0:
+        raise tarfile.HeaderError(f"negative size ({size}) in {where}")
+    return size
 
 
 def _pax_records(data):

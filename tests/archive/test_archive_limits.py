@@ -284,3 +284,59 @@ def test_archive_changed_after_indexing_is_not_misread(tmp_path):
     os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 10**9))
     assert source.read_bytes("a") is None
     assert notes_with(source, "a: could not be read (the archive changed on disk after it was indexed)")
+
+
+def _set_size_field(data, header_offset, field):
+    """Put `field` (12 bytes) in the size field of the tar header at `header_offset`; fix its checksum."""
+    header = bytearray(data[header_offset:header_offset + 512])
+    header[124:136] = field
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    data[header_offset:header_offset + 512] = header
+
+
+@pytest.mark.parametrize("field, detail", [
+    (b"\xff" * 12, "negative size (-1) in a tar header"),                       # base-256 -1
+    (b"\xff" + b"\x00" * 10 + b"\x01", "negative size"),                          # a large negative number
+    (b"12345678901z", "invalid size in a tar header"),                             # not octal
+])
+def test_a_tar_member_with_a_negative_or_garbage_size_is_noticed(tmp_path, field, detail):
+    members = [("file", f"{TOP}/{name}", b"x" * 512) for name in "abc"]
+    path = write_tar(tmp_path / f"{TOP}.tar", members)
+    data = bytearray(path.read_bytes())
+    _set_size_field(data, 2048, field)  # the third member's header
+    path.write_bytes(bytes(data))
+    source = open_checked(path, tmp_path)
+    assert source.files() == ["a", "b"]
+    assert notes_with(source, f"archive corrupt after 2 members ({detail}")
+
+
+def test_a_negative_size_in_the_first_member_is_an_input_error(tmp_path):
+    path = write_tar(tmp_path / f"{TOP}.tar", [("file", f"{TOP}/a", b"x" * 512)])
+    data = bytearray(path.read_bytes())
+    _set_size_field(data, 0, b"\xff" * 12)
+    path.write_bytes(bytes(data))
+    error = refused(path, tmp_path)
+    assert "negative size" in error.message
+
+
+def test_a_base256_size_is_read(tmp_path):
+    """GNU tar writes sizes of 8 GiB and more in base-256; a small one must decode the same."""
+    path = write_tar(tmp_path / f"{TOP}.tar", [("file", f"{TOP}/a", b"y" * 700), ("file", f"{TOP}/b", b"z")])
+    data = bytearray(path.read_bytes())
+    _set_size_field(data, 0, b"\x80" + (700).to_bytes(11, "big"))
+    path.write_bytes(bytes(data))
+    source = open_checked(path, tmp_path)
+    assert source.read_bytes("a") == b"y" * 700 and source.read_bytes("b") == b"z"
+
+
+def test_a_garbage_pax_size_is_noticed(tmp_path):
+    path = tmp_path / f"{TOP}.tar"
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name, headers in (("a", {}), ("b", {"size": "12x"})):
+            info = tarfile.TarInfo(f"{TOP}/{name}")
+            info.size, info.pax_headers = 3, headers
+            tar.addfile(info, io.BytesIO(b"ok\n"))
+    source = open_checked(path, tmp_path)
+    assert source.files() == ["a"]
+    assert notes_with(source, "invalid size in a pax header")
