@@ -280,9 +280,10 @@ class BundleReader:
                 nft_entry.setdefault("warning_sources", [nft_entry["source"]] * len(nft_entry["warnings"]))
                 nft_entry["warnings"] = nft_entry["warnings"] + parsed["warnings"]
                 nft_entry["warning_sources"] = nft_entry["warning_sources"] + parsed["warning_sources"]
-        if "legacy" not in backends and self._legacy_iptables_absent():
-            backends["legacy"] = {"backend": "legacy", "source": "proc/net/ip_tables_names", "tables": [],
-                                  "warnings": ["no legacy iptables tables (proc/net/ip_tables_names lists none)"]}
+        if "legacy" not in backends:
+            legacy = self._legacy_without_filter()
+            if legacy:
+                backends["legacy"] = legacy
         for backend in ("legacy", "nft"):
             if backend not in backends:
                 self.lack("netfilter", f"iptables-{backend}-save_-c",
@@ -306,6 +307,21 @@ class BundleReader:
         if text is not None:
             return iptables.parse_ip_tables_names(text, path)
         return [] if self.source.exists("proc/net/dev") else None
+
+    def _legacy_without_filter(self):
+        """The legacy backend as read from /proc/net/ip_tables_names when it proves the legacy
+        filter table does not exist (no legacy tables at all, or only nat/mangle/raw ones): nothing
+        in legacy can then filter forwarded packets, which is all the rules read from it."""
+        if self._legacy_iptables_absent():
+            return {"backend": "legacy", "source": "proc/net/ip_tables_names", "tables": [],
+                    "warnings": ["no legacy iptables tables (proc/net/ip_tables_names lists none)"]}
+        tables = self._legacy_tables()
+        if not tables or any(t["table"] == "filter" for t in tables):
+            return None
+        names = ", ".join(t["table"] for t in tables)
+        return {"backend": "legacy", "source": tables[0]["source"].rsplit(":", 1)[0], "tables": [],
+                "warnings": [f"no legacy filter table (proc/net/ip_tables_names lists {names}): nothing in "
+                             f"the legacy backend filters forwarded packets"]}
 
     def _legacy_iptables_absent(self):
         """True when proc/net was read and shows no legacy iptables tables."""

@@ -335,3 +335,16 @@ def test_rule_tests_require_every_against_pattern_shown_at_work(tmp_path):
     path.write_text(path.read_text() + herring)
     code, out, err = run_cli("rules", "test", path)
     assert code == 0, out + err
+
+
+def test_a_legacy_backend_without_a_filter_table_is_known_to_filter_nothing():
+    """/proc/net/ip_tables_names listing only nat (a stray legacy table on an nft node, from the lab)
+    proves the legacy filter table does not exist: the backend counts as read and empty, so the
+    verdict is healthy, not inconclusive for want of iptables-legacy-save."""
+    import yaml
+    dump = yaml.safe_load((REASONING / "herring-legacy-table-calico-nft.yaml").read_text())
+    legacy = next(b for b in dump["netfilter"] if b["backend"] == "legacy")
+    assert legacy["tables"] == [] and "no legacy filter table" in legacy["warnings"][0]
+    assert [t["table"] for t in dump["legacy_tables"]] == ["nat"]
+    _, report, _ = diagnose(REASONING / "herring-legacy-table-calico-nft.yaml")
+    assert report["verdict"] == "healthy"
