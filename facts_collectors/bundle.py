@@ -234,7 +234,7 @@ class BundleReader:
         Preference: `iptables-{legacy,nft}-save -c` (live collection, sos extras); calicoctl's
         `iptables-save -c`; sos's `nft -a list ruleset` (iptables-nft tables) and its
         `iptables -vnxL` listing. A backend that cannot be read is reported missing, never
-        assumed empty, except legacy when /proc/net/ip_tables_names shows no legacy tables.
+        assumed empty, except legacy when /proc/net/ip_tables_names shows no legacy filter table.
         """
         backends = {}
         for backend, spec_name in (("legacy", "iptables-legacy-save_-c"), ("nft", "iptables-nft-save_-c")):
