@@ -263,7 +263,7 @@ def check_rulebook(book):
         if bool(rule.cause) == bool(rule.derive):
             raise rule.error("a rule names either a `cause` (it reports a finding) or `derive` (it adds a fact)")
         if rule.cause and rule.cause not in causes:
-            raise rule.error(f"unknown cause {rule.cause!r} (causes are listed in reference/causes.yaml)", ["cause"])
+            raise rule.error(f"unknown cause {rule.cause!r} (`calirules rules list` and engine/data/causes.yaml list the causes)", ["cause"])
         if rule.cause:
             rule.title = rule.title or causes[rule.cause].title
             rule.symptoms = rule.symptoms or causes[rule.cause].symptoms
@@ -272,7 +272,7 @@ def check_rulebook(book):
             if not rule.cause:
                 raise rule.error("`leads_to` belongs to a rule that names a `cause`", ["leads_to", k])
             if link["cause"] not in causes:
-                raise rule.error(f"leads_to: unknown cause {link['cause']!r} (causes are listed in reference/causes.yaml)",
+                raise rule.error(f"leads_to: unknown cause {link['cause']!r} (`calirules rules list` and engine/data/causes.yaml list the causes)",
                                  ["leads_to", k, "cause"])
     check_links(book.links, causes)
 
