@@ -191,12 +191,14 @@ def test_row_17_who_sets_ip_forward(version, says):
 
 
 @pytest.mark.parametrize("version,install,operator_edit,calicoctl_patch", [
-    ("v3.28.1", "operator", True, False), ("v3.26.0", "operator", False, True),
+    ("v3.28.1", "operator", True, False), ("v3.29.0", "operator", True, False), ("v3.26.0", "operator", False, True),
     ("v3.29.0", "manifest", False, True), (None, "unknown", True, True)])
 def test_row_18_ip_pools_where_the_installer_keeps_them(version, install, operator_edit, calicoctl_patch):
     text = remediation("ip-pool-misconfigured", "ip-pool-misconfigured", version, install)
     assert ("kubectl edit installation.operator.tigera.io default" in text) == operator_edit
     assert ("$ calicoctl patch ippool" in text) == calicoctl_patch
+    if operator_edit and version:  # the Installation's field exists from operator v1.36 (Calico v3.29)
+        assert ("`disableNewAllocations: true`" in text) == (version >= "v3.29")
 
 
 @pytest.mark.parametrize("version,upgrade", [("v3.26.0", True), ("v3.30.5", True), ("v3.30.6", False),
