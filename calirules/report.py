@@ -7,8 +7,10 @@ node's interface names, addresses, versions and iptables backend.
 from datetime import datetime, timezone
 
 from calirules import __version__, templating
-from calirules.engine import calico_features, platform
+from calirules.engine import calico_features, dataplane, platform
+from calirules.engine.facts import WORKLOAD_PREFIX, ip_pool_settings
 from calirules.engine.ranking import FOUND_THRESHOLD
+from calirules.engine.routing import host_ip
 from calirules.engine.rulebook import catalog
 
 REPORT_SCHEMA = "calirules/report/v1"
@@ -102,35 +104,28 @@ def _uplink(dump):
 
 
 def _pod_cidrs(dump):
-    """IPv4 CIDRs of the enabled IP pools the dump's settings list (`ippool/<name>` cidr), or []."""
-    pools = {}
-    for item in dump.get("settings") or ():
-        if item["component"].startswith("ippool/"):
-            pools.setdefault(item["component"], {})[item["key"]] = str(item.get("value"))
-    return [p["cidr"] for p in pools.values()
-            if p.get("cidr") and ":" not in p["cidr"] and p.get("disabled", "false").lower() != "true"]
+    """IPv4 CIDRs of the enabled IP pools the dump's settings list, or []."""
+    cidrs = []
+    for fields in ip_pool_settings(dump).values():
+        cidr = str(fields.get("cidr", {}).get("value") or "")
+        disabled = str(fields.get("disabled", {}).get("value", "false")).lower() == "true"
+        if cidr and ":" not in cidr and not disabled:
+            cidrs.append(cidr)
+    return cidrs
 
 
 def _workloads(dump):
-    """[{iface, ip}] for each cali* /32 route of the main table, in the order the routes list them."""
-    found = []
-    for route in dump.get("routes") or ():
-        dev, dst = route.get("dev") or "", route.get("dst") or ""
-        if dev.startswith("cali") and route.get("table", "main") == "main" and dst not in ("default", ""):
-            ip = dst.split("/")[0] if dst.endswith("/32") or "/" not in dst else None
-            if ip:
-                found.append({"iface": dev, "ip": ip})
-    return found
+    """[{iface, ip}] for each cali* host route of the main table, in the order the routes list them."""
+    return [{"iface": route["dev"], "ip": ip} for route in dump.get("routes") or ()
+            if (route.get("dev") or "").startswith(WORKLOAD_PREFIX) and route.get("table", "main") == "main"
+            and (ip := host_ip(route.get("dst") or ""))]
 
 
 def calico_backend(dump):
-    """The iptables backend holding Calico's chains (most cali- chains), or None."""
-    best, best_count = None, 0
-    for backend in dump.get("netfilter") or ():
-        count = sum(1 for t in backend["tables"] for c in t["chains"] if c["name"].startswith("cali-"))
-        if count > best_count:
-            best, best_count = backend["backend"], count
-    return best
+    """The iptables backend holding Calico's chains (most cali- chains; the first read on a tie), or None."""
+    counts = dataplane.calico_chains(dump)
+    best = max(counts, key=counts.get, default=None)
+    return best if best and counts[best] else None
 
 
 def _firing_context(base, firing):

@@ -18,6 +18,16 @@ from calirules.engine import compat_matrix, felix_backend, netfilter, versions
 from calirules.engine.routing import RouteIndex, host_ip, ip_in
 
 WORKLOAD_PREFIX = "cali"
+IPPOOL_COMPONENT = "ippool/"  # IP pools ride in `settings` as component "ippool/<name>"
+
+
+def ip_pool_settings(dump):
+    """{pool name: {key: settings item}} for the IP pools the dump's settings list."""
+    pools = {}
+    for item in dump.get("settings") or ():
+        if item["component"].startswith(IPPOOL_COMPONENT):
+            pools.setdefault(item["component"][len(IPPOOL_COMPONENT):], {})[item["key"]] = item
+    return pools
 # Encapsulation overhead of Calico's tunnel devices, in bytes: felix/dataplane/linux/int_dataplane.go
 # (ipipMTUOverhead 20, vxlanMTUOverhead 50, vxlanV6MTUOverhead 70, wireguardMTUOverhead 60,
 # wireguardV6MTUOverhead 80; projectcalico/calico 87c15906), the same table as Calico's docs
@@ -539,10 +549,7 @@ class FactBuilder:
                  block_packets=sum(r.get("packets") or 0 for r in blocks))
 
     def _ip_pools(self):
-        pools = {}
-        for item in self.dump.get("settings") or ():
-            if item["component"].startswith("ippool/"):
-                pools.setdefault(item["component"][7:], {})[item["key"]] = item
+        pools = ip_pool_settings(self.dump)
         interfaces = self.dump.get("interfaces")
         node_ips = None if interfaces is None else [
             a.split("/")[0] for i in interfaces if not i["name"].startswith((WORKLOAD_PREFIX, "lo", "tunl", "vxlan"))
