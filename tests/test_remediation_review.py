@@ -296,3 +296,11 @@ def test_every_example_renders_commands_that_run_as_printed(version, install):
             assert not any(f"-n {other} " in c for c in calico_node_lines), (name, cause)
             assert other_label not in text, (name, cause)
 
+
+
+def test_every_release_feature_is_read_by_a_template():
+    """engine/data/calico-features.yaml holds only what remediation uses: no dead knowledge."""
+    from calirules.engine.calico_features import catalog
+    templates = "".join(p.read_text() for p in (EXAMPLES.parent / "templates" / "remediation").glob("*.j2"))
+    unused = [name for name in catalog() if f"calico.has.{name}" not in templates]
+    assert not unused, unused
