@@ -52,6 +52,7 @@ def timed(argv):
 
 def sosreport_time(pods):
     import tempfile
+
     from calirules.lab.bundles import write_sosreport
     with tempfile.TemporaryDirectory() as tmp, Lab("crs", pods=pods, backend="legacy") as lab:
         archive = write_sosreport(lab, Path(tmp), archive="xz", extras=True)

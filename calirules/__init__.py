@@ -3,4 +3,4 @@
 The pipeline runs one way: source -> evidence -> facts -> engine -> findings -> renderers.
 """
 
-__version__ = "0.1.0"
+from calirules.base import __version__  # noqa: F401  (one version, kept in the base)

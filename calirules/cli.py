@@ -11,7 +11,7 @@ import sys
 import click
 
 from calirules import __version__
-from calirules.errors import InputError
+from calirules.base.errors import InputError
 
 EXIT_OK, EXIT_FOUND, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 SYMPTOMS = ("same-node", "host-to-pod", "cross-node", "egress", "pod-startup")
@@ -117,8 +117,8 @@ def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, 
     from calirules.engine.compiler import compile_engine
     from calirules.engine.rulebook import catalog, load_rulebook
     from calirules.engine.runner import trace
-    from calirules.render import render, render_explanation, render_many
-    from calirules.report import build_explanation, build_report
+    from calirules.report.build import build_explanation, build_report
+    from calirules.report.render import render, render_explanation, render_many
 
     if explain_cause is not None:
         if explain_cause not in catalog():
@@ -153,8 +153,7 @@ def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, 
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="Where to write the dump.")
 def collect(live, netns, sosreport, node, raw_dir, output):
     """Write a facts dump for a node (to diagnose elsewhere with --facts)."""
-    from calirules import schemas
-    from calirules.facts_collectors.dump import dump_text
+    from calirules.facts_collectors.dump import FACTS_SCHEMA, dump_text
 
     # A live collection that could read nothing still writes its dump: collection.missing says why.
     loaded = _load_facts(None, sosreport, live, netns, raw_dir, node=node, require_core=not live)
@@ -162,7 +161,7 @@ def collect(live, netns, sosreport, node, raw_dir, output):
         _fail(f"this cluster diags bundle has {len(loaded)} nodes; choose one with --node "
               f"({', '.join(d['node']['hostname'] for d, _ in loaded)})")
     dump = loaded[0][0]
-    schemas.validate(dump, "facts")  # a collector bug must not produce a dump --facts refuses
+    FACTS_SCHEMA.validate(dump)  # a collector bug must not produce a dump --facts refuses
     _write_output(dump_text(dump), output)
 
 
@@ -223,7 +222,7 @@ def rules_facts():
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 def rules_lint(paths):
     """Check rule files (schema, causes, facts, fields, variables, templates) and render their remediation."""
-    from calirules.lint import lint_rules
+    from calirules.authoring.lint import lint_rules
     problems = lint_rules(paths)
     for problem in problems:
         click.echo(problem, err=True)
@@ -236,8 +235,8 @@ def rules_lint(paths):
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 def rules_test(paths):
     """Run the inline tests of the shipped rules, or of the rule files/directories given."""
+    from calirules.authoring.ruletests import run_rule_tests
     from calirules.engine.rulebook import load_rulebook
-    from calirules.ruletests import run_rule_tests
     book = load_rulebook(paths)
     only = None
     if paths:

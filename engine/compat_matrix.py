@@ -11,7 +11,6 @@ from functools import lru_cache
 from importlib import resources
 
 import yaml
-
 from calirules.engine import versions
 
 MATRIX_FILE = "data/calico-k8s-compat.yaml"

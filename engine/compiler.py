@@ -20,7 +20,16 @@ import re
 from dataclasses import dataclass, field
 
 from calirules.engine import versions
-from calirules.engine.experta_compat import AS, MATCH, NOT, Fact, KnowledgeEngine, P, Rule, W
+from calirules.engine.experta_compat import (
+    AS,
+    MATCH,
+    NOT,
+    Fact,
+    KnowledgeEngine,
+    P,
+    Rule,
+    W,
+)
 from calirules.engine.facts import FACT_TYPES
 from calirules.engine.rulebook import pattern_name
 

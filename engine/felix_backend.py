@@ -9,7 +9,6 @@ from functools import lru_cache
 from importlib import resources
 
 import yaml
-
 from calirules.engine import versions
 
 DATA_FILE = "data/felix-iptables-backend.yaml"

@@ -28,7 +28,6 @@ from functools import lru_cache
 from importlib import resources
 
 import yaml
-
 from calirules.engine.rulebook import SEVERITY_ORDER, catalog
 
 ASSUMPTION_FACTOR = 0.75

@@ -2,6 +2,7 @@
 
 import ipaddress
 
+
 def host_ip(dst):
     """'198.18.0.5/32' or '198.18.0.5' -> '198.18.0.5'; wider prefixes and 'default' -> None."""
     if dst == "default":

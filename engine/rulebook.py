@@ -13,11 +13,11 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
-
-from calirules import schemas, yamlio
+from calirules.base import yamlio
+from calirules.base.errors import InputError
+from calirules.base.schemas import Schema
 from calirules.engine import versions
 from calirules.engine.facts import FACT_TYPES
-from calirules.errors import InputError
 
 RULES_API = "calirules/rules/v1"
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
@@ -214,13 +214,23 @@ def load_rulebook(extra_dirs=(), include_package=True, with_tests=True):
     return book
 
 
+def _without_tests(rule_schema):
+    rule_schema["definitions"]["rule"]["properties"]["tests"] = {"type": "array", "maxItems": 0}
+    return rule_schema
+
+
+RULE_SCHEMA = Schema("calirules.engine", "data/rule-v1.schema.json")
+# diagnose loads rules with their inline tests emptied (see _blank_tests)
+RULE_SCHEMA_WITHOUT_TESTS = Schema("calirules.engine", "data/rule-v1.schema.json", edit=_without_tests)
+
+
 def load_rule_file(path, with_tests=True):
     what = "calirules rule file"
     text = yamlio.read_text(path, what)
     doc = yamlio.parse_yaml(text if with_tests else _blank_tests(text), path, what)
     if not isinstance(doc, dict):
         raise InputError(f"expected a mapping with apiVersion: {RULES_API}", path, 1, 1)
-    schemas.validate(doc, "rule" if with_tests else "rule-without-tests", text, path)
+    (RULE_SCHEMA if with_tests else RULE_SCHEMA_WITHOUT_TESTS).validate(doc, text, path)
     specs = []
     for index, raw in enumerate(doc["rules"]):
         spec = RuleSpec(path=Path(path), index=index, text=text, **{k: v for k, v in raw.items()})

@@ -119,6 +119,7 @@ def log_line(writer, message, index):
 
 def generate_from_logs(name, path, writer, line):
     import tempfile
+
     from calirules.facts_collectors.bundle import read_bundle
     from calirules.facts_collectors.source import DirectorySource
     from calirules.lab.bundles import write_sosreport
@@ -193,6 +194,7 @@ items:
 
 def ip_pool_example():
     import tempfile
+
     from calirules.facts_collectors import cluster_diags
     from calirules.facts_collectors.archive import open_source
     from calirules.facts_collectors.bundle import read_bundle
@@ -212,6 +214,7 @@ def guide_examples():
     """The source guide's node (lab.guide): a plain sosreport, and one with the sos-extras outputs,
     each read back with `calirules collect --sosreport` as a support engineer would."""
     import tempfile
+
     from calirules.facts_collectors.archive import open_source
     from calirules.facts_collectors.bundle import read_bundle
     from calirules.lab.guide import write_guide_sosreport

@@ -19,14 +19,20 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from regenerate import KUBELET_JOURNAL, LOG_EXAMPLES, NM_JOURNAL, QUOTED, log_line, observe  # noqa: E402
-
 from calirules.facts_collectors.bundle import read_bundle  # noqa: E402
 from calirules.facts_collectors.dump import dump_text  # noqa: E402
 from calirules.facts_collectors.source import DirectorySource  # noqa: E402
 from calirules.lab import faults, netns  # noqa: E402
 from calirules.lab.bundles import write_sosreport  # noqa: E402
 from calirules.lab.topology import Lab  # noqa: E402
+from regenerate import (  # noqa: E402
+    KUBELET_JOURNAL,
+    LOG_EXAMPLES,
+    NM_JOURNAL,
+    QUOTED,
+    log_line,
+    observe,
+)
 
 HERE = Path(__file__).resolve().parent / "reasoning"
 PODS_LISTING = "sos_commands/kubernetes/cluster-info/kubectl_get_--all-namespaces_true_pods"

@@ -54,8 +54,12 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from calirules.errors import InputError
-from calirules.facts_collectors.source import MAX_FILE_BYTES, DirectorySource, EvidenceSource
+from calirules.base.errors import InputError
+from calirules.facts_collectors.source import (
+    MAX_FILE_BYTES,
+    DirectorySource,
+    EvidenceSource,
+)
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 

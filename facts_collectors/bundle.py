@@ -9,12 +9,24 @@ that would collect it, never guessed.
 import re
 from datetime import datetime, timedelta, timezone
 
-from calirules import __version__
+from calirules.base import __version__
 from calirules.facts_collectors import specs
 from calirules.facts_collectors.dump import API_VERSION, KIND
-from calirules.facts_collectors.parsers import (calico_resources, cni, conntrack, hostnet, iproute, iptables, kube, kube_objects,
-                                                logs, modules, nft, sysctl, system)
-
+from calirules.facts_collectors.parsers import (
+    calico_resources,
+    cni,
+    conntrack,
+    hostnet,
+    iproute,
+    iptables,
+    kube,
+    kube_objects,
+    logs,
+    modules,
+    nft,
+    sysctl,
+    system,
+)
 
 
 class BundleReader:

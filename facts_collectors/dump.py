@@ -5,12 +5,13 @@ and enforced by schema/facts-v1.schema.json.
 """
 
 import yaml
-
-from calirules import schemas, yamlio
-from calirules.errors import InputError
+from calirules.base import yamlio
+from calirules.base.errors import InputError
+from calirules.base.schemas import Schema
 
 API_VERSION = "calirules/v1"
 KIND = "NodeFacts"
+FACTS_SCHEMA = Schema("calirules.facts_collectors", "schema/facts-v1.schema.json")
 
 
 def load_dump(path):
@@ -20,7 +21,7 @@ def load_dump(path):
         raise InputError(f"expected a mapping with apiVersion: {API_VERSION}, got {type(doc).__name__}", path, 1, 1)
     if "apiVersion" not in doc:
         raise InputError(f"missing apiVersion (expected apiVersion: {API_VERSION})", path, 1, 1)
-    schemas.validate(doc, "facts", text, path)
+    FACTS_SCHEMA.validate(doc, text, path)
     return normalise(doc)
 
 

@@ -12,7 +12,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from calirules.errors import InputError
+from calirules.base.errors import InputError
 from calirules.facts_collectors import specs
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.source import MAX_FILE_BYTES, MemorySource

@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path, PurePosixPath
 
-from calirules.errors import InputError
+from calirules.base.errors import InputError
 
 MAX_FILE_BYTES = 64 * 1024 * 1024  # sos truncates command output at 25 MiB by default
 

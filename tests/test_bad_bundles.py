@@ -6,7 +6,6 @@ import os
 import tarfile
 
 import pytest
-
 from helpers import REPO, run_cli
 
 # Real `ip -d address` output from the fault lab: the core evidence every node bundle has.

@@ -4,7 +4,6 @@ import os
 import re
 
 import pytest
-
 from helpers import EXAMPLES, run_cli
 
 HEALTHY = (EXAMPLES / "healthy.yaml").read_text()

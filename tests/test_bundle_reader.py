@@ -4,10 +4,9 @@ import json
 import shutil
 
 import pytest
-
-from calirules.errors import InputError
-from calirules.facts_collectors.bundle import read_bundle
+from calirules.base.errors import InputError
 from calirules.facts_collectors.archive import open_source
+from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.source import DirectorySource
 from helpers import REPO, run_cli
 

@@ -6,8 +6,12 @@ import string
 
 import pytest
 
-from calirules.commandcheck import check_command, check_commands, command_lines
-from calirules.flagtable import TableError, load_table, shipped_table
+from calirules.authoring.commandcheck import (
+    check_command,
+    check_commands,
+    command_lines,
+)
+from calirules.authoring.flagtable import TableError, load_table, shipped_table
 
 
 def reasons(line, version=None):

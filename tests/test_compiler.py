@@ -3,10 +3,9 @@
 import textwrap
 
 import pytest
-
+from calirules.base.errors import InputError
 from calirules.engine.compiler import compile_engine, run_engine
 from calirules.engine.rulebook import load_rulebook
-from calirules.errors import InputError
 
 
 def book_from(tmp_path, rules_yaml, name="r.yaml"):

@@ -4,7 +4,6 @@ import json
 import re
 
 import pytest
-
 from helpers import EXAMPLES, run_cli
 
 CAUSE_EXAMPLES = sorted(p for p in EXAMPLES.glob("*.yaml") if p.stem != "healthy")
@@ -42,7 +41,7 @@ def test_example_ranks_its_cause_first(path):
 def test_every_json_report_follows_the_published_schema():
     import jsonschema_rs
     from helpers import REPO
-    validator = jsonschema_rs.validator_for(json.loads((REPO / "calirules/schema/report-v1.schema.json").read_text()))
+    validator = jsonschema_rs.validator_for(json.loads((REPO / "calirules/report/schema/report-v1.schema.json").read_text()))
     for path in sorted(EXAMPLES.glob("*.yaml")):
         _, report, err = diagnose_json(path)
         validator.validate(report)

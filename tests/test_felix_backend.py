@@ -1,7 +1,6 @@
 """Felix's default iptables backend by Calico release (engine/data/felix-iptables-backend.yaml)."""
 
 import pytest
-
 from calirules.engine import felix_backend
 
 

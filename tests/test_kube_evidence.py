@@ -9,11 +9,10 @@ their README), placed where each tool writes that command's output
 
 import shutil
 
-from helpers import REPO
-
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.cluster_diags import ClusterNodeSource
 from calirules.facts_collectors.source import DirectorySource
+from helpers import REPO
 
 KUBE = REPO / "tests" / "fixtures" / "raw" / "kube"
 SOS_KUBECTL = "sos_commands/kubernetes/cluster-info/kubectl_--kubeconfig_.etc.kubernetes.admin.conf"

@@ -4,13 +4,19 @@ checks its commands: for the shipped rules (tests/test_rules.py) and for a rule 
 import textwrap
 
 import pytest
-
 from calirules.engine import compiler, platform
 from calirules.engine.rulebook import load_rulebook
 from calirules.facts_collectors.dump import normalise
-from calirules.remediation_matrix import CALICO_VERSIONS, INSTALL_METHODS, cell_dump, renderings, reusable_engine
-from calirules.ruletests import dump_for_test
 from helpers import run_cli
+
+from calirules.authoring.remediation_matrix import (
+    CALICO_VERSIONS,
+    INSTALL_METHODS,
+    cell_dump,
+    renderings,
+    reusable_engine,
+)
+from calirules.authoring.ruletests import dump_for_test
 
 RULE = """\
 apiVersion: calirules/rules/v1

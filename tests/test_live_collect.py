@@ -6,7 +6,6 @@ import sys
 
 import pytest
 import yaml
-
 from helpers import run_cli
 
 

@@ -6,12 +6,11 @@ dumps holding exactly the evidence under test (each item as a collector writes i
 """
 
 import pytest
-from test_kube_evidence import SOS_KUBECTL, cluster_diags, put
-
 from calirules.engine.platform import describe
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.cluster_diags import ClusterNodeSource
 from calirules.facts_collectors.source import DirectorySource
+from test_kube_evidence import SOS_KUBECTL, cluster_diags, put
 
 NODE = {"hostname": "node-a"}
 

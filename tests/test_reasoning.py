@@ -9,7 +9,6 @@ import textwrap
 
 import jsonschema_rs
 import pytest
-
 from helpers import EXAMPLES, REPO, run_cli
 
 REASONING = EXAMPLES / "reasoning"
@@ -141,7 +140,7 @@ def test_bird_only_readiness_is_not_a_same_node_cause():
 
 
 def test_reports_follow_the_published_schema():
-    validator = jsonschema_rs.validator_for(json.loads((REPO / "calirules/schema/report-v1.schema.json").read_text()))
+    validator = jsonschema_rs.validator_for(json.loads((REPO / "calirules/report/schema/report-v1.schema.json").read_text()))
     for path in sorted(REASONING.glob("*.yaml")):
         _, report, _ = diagnose(path)
         validator.validate(report)
@@ -158,7 +157,7 @@ def _diagnosis(dump):
 
 
 def test_verdict_healthy_and_inconclusive():
-    from calirules.ruletests import base_dump
+    from calirules.authoring.ruletests import base_dump
     assert _diagnosis(base_dump()).verdict == "healthy"
     unread = base_dump()
     unread.pop("netfilter")  # iptables not collected: a quiet report proves nothing
@@ -280,7 +279,8 @@ def test_of_narrows_the_bound_fact(tmp_path):
     from calirules.engine.rulebook import load_rulebook
     from calirules.engine.runner import diagnose as run
     from calirules.facts_collectors.dump import normalise
-    from calirules.ruletests import dump_for_test
+
+    from calirules.authoring.ruletests import dump_for_test
     rule = tmp_path / "rules" / "r.yaml"
     rule.parent.mkdir()
     rule.write_text(RULE.format(extra=textwrap.indent(

@@ -11,13 +11,12 @@ from functools import lru_cache
 
 import pytest
 import yaml
-
-from helpers import EXAMPLES
-
 from calirules.engine.rulebook import load_rulebook
 from calirules.engine.runner import diagnose
 from calirules.facts_collectors.dump import normalise
-from calirules.report import build_report
+from helpers import EXAMPLES
+
+from calirules.report.build import build_report
 
 VERSIONS = ["v3.11.3", "v3.17.0", "v3.22.0", "v3.26.0", "v3.29.0", "v3.32.0"]
 INSTALLS = ["operator", "manifest", "unknown"]
@@ -285,7 +284,7 @@ def test_every_example_renders_commands_that_run_as_printed(version, install):
     """The examples, as an old and a new Calico installed by the operator and by manifest: every
     cause's remediation renders, every `$ ` line passes the flag table for that release, and no
     line is printed for the other install method."""
-    from calirules.commandcheck import check_commands
+    from calirules.authoring.commandcheck import check_commands
     other = "kube-system" if install == "operator" else "calico-system"
     other_label = "(manifest install" if install == "operator" else "(operator install"
     for name in EXAMPLE_NAMES:

@@ -1,10 +1,10 @@
 """Every shipped rule: lint-clean, with a positive and a negative inline test that pass."""
 
 import pytest
-
 from calirules.engine.rulebook import load_rulebook
-from calirules.lint import check_remediation, lint
-from calirules.ruletests import run_rule_tests
+
+from calirules.authoring.lint import check_remediation, lint
+from calirules.authoring.ruletests import run_rule_tests
 
 BOOK = load_rulebook()
 
@@ -73,7 +73,7 @@ def test_log_events_named_by_rules_are_ones_collectors_can_produce():
 
 
 def test_disruptive_commands_need_a_warning_first():
-    from calirules.lint import check_warnings
+    from calirules.authoring.lint import check_warnings
     bare = "Commands:\n  $ kubectl rollout restart daemonset calico-node -n kube-system\n"
     assert check_warnings(bare) and "every node" in check_warnings(bare)[0]
     warned = "Commands:\n  Warning: restarts calico-node on every node.\n  $ kubectl rollout restart daemonset calico-node -n kube-system\n"

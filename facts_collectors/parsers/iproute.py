@@ -12,8 +12,15 @@ Lines that do not fit the grammar (stderr, `Message truncated`, junk) are skippe
 import re
 
 from ._common import (
-    cut_is_continuation, is_ip_address, is_ip_network, is_mac, ref, split_lines,
-    strip_peer, to_int, value_after,
+    cut_is_continuation,
+    is_ip_address,
+    is_ip_network,
+    is_mac,
+    ref,
+    split_lines,
+    strip_peer,
+    to_int,
+    value_after,
 )
 
 # `2: eth0@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP ...`

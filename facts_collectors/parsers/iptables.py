@@ -14,7 +14,14 @@ conflict; ``# Table `nat' is incompatible, ...``: nft-native rules sit in an ipt
 import re
 
 from ._common import (
-    expand_abbreviated, is_warning, new_chain, new_rule, quoted_tokens, ref, split_lines, to_int,
+    expand_abbreviated,
+    is_warning,
+    new_chain,
+    new_rule,
+    quoted_tokens,
+    ref,
+    split_lines,
+    to_int,
     warning_text,
 )
 

@@ -13,7 +13,14 @@ Both dataplanes present at once means two programs fight over the node's packets
 import re
 
 from ._common import (
-    is_warning, new_chain, new_rule, quoted_tokens, ref, split_lines, to_int, warning_text,
+    is_warning,
+    new_chain,
+    new_rule,
+    quoted_tokens,
+    ref,
+    split_lines,
+    to_int,
+    warning_text,
 )
 
 IPTABLES_TABLE_NAMES = {"filter", "nat", "mangle", "raw", "security"}

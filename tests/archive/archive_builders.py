@@ -9,8 +9,7 @@ import tarfile
 import zipfile
 
 import pytest
-
-from calirules.errors import InputError
+from calirules.base.errors import InputError
 from calirules.facts_collectors.archive import open_source
 
 TOP = "sosreport-node1-2026-01-02-abcdefg"

@@ -1,8 +1,14 @@
 """Hostile members: each one is refused or skipped with a note, and the rest of the bundle stays usable."""
 
 import pytest
-from archive_builders import TOP, notes_with, open_checked, refused, write_tar, write_zip
-
+from archive_builders import (
+    TOP,
+    notes_with,
+    open_checked,
+    refused,
+    write_tar,
+    write_zip,
+)
 from calirules.facts_collectors.archive import MAX_NOTES
 
 GOOD = ("file", f"{TOP}/version.txt", b"sos report: 4.12.0\n")

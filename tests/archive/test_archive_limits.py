@@ -11,8 +11,16 @@ import tracemalloc
 import zipfile
 
 import pytest
-from archive_builders import TOP, no_writes, notes_with, open_checked, refused, under, write_tar, write_zip
-
+from archive_builders import (
+    TOP,
+    no_writes,
+    notes_with,
+    open_checked,
+    refused,
+    under,
+    write_tar,
+    write_zip,
+)
 from calirules.facts_collectors.archive import MIB, Limits, open_source
 
 SMALL_BOMB = Limits(bomb_min_bytes=1 * MIB)

@@ -6,9 +6,19 @@ import os
 import tarfile
 
 import pytest
-from archive_builders import (IP_ADDR, ROUTES, SOS_FILES, SOSREPORT, TOP, no_writes, open_checked, refused, under,
-                              write_tar, write_zip)
-
+from archive_builders import (
+    IP_ADDR,
+    ROUTES,
+    SOS_FILES,
+    SOSREPORT,
+    TOP,
+    no_writes,
+    open_checked,
+    refused,
+    under,
+    write_tar,
+    write_zip,
+)
 from calirules.facts_collectors.archive import ArchiveSource, Limits, open_source
 from calirules.facts_collectors.source import DirectorySource
 

@@ -4,7 +4,6 @@ import io
 import tarfile
 
 import pytest
-
 from calirules.facts_collectors.archive import ArchiveSource
 
 LONG = "sosreport-n1/sos_commands/networking/namespaces/cni-0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b/" + \

@@ -15,7 +15,6 @@ import re
 import secrets
 
 import pytest
-
 from calirules.lab import netns
 from calirules.lab.iptables import BACKENDS
 from calirules.lab.topology import REQUIRED_COMMANDS, Lab

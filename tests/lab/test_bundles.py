@@ -8,10 +8,8 @@ live; without it, nothing may be claimed and the missing evidence must say what 
 
 import json
 
-import yaml
-
 import pytest
-
+import yaml
 from calirules.lab import faults
 from calirules.lab.bundles import write_calicoctl_diags, write_sosreport
 from calirules.lab.topology import Lab

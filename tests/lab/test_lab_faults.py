@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from calirules.lab import LabError, UnknownFault, inject, naming, netns
 from calirules.lab.faults import LARGE_DF_PING_FAILS
 

@@ -6,7 +6,6 @@ import ipaddress
 import re
 
 import pytest
-
 from calirules.lab import LabError, calico_rules, naming
 from calirules.lab.faults import FAULTS
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from calirules.lab import Lab, LabError, netns, naming
+from calirules.lab import Lab, LabError, naming, netns
 
 
 def test_healthy_ping_works(make_lab, backend):

@@ -8,7 +8,6 @@ collection must not change the node namespace.
 import json
 
 import pytest
-
 from calirules.lab import faults
 from calirules.lab.topology import Lab
 from conftest import new_prefix, skip_unless_lab

@@ -3,7 +3,7 @@
 import random
 from pathlib import Path
 
-from calirules import schemas
+from calirules.facts_collectors.dump import FACTS_SCHEMA
 
 RAW = Path(__file__).resolve().parent.parent / "fixtures" / "raw"
 LAB = RAW / "netns-lab"
@@ -51,5 +51,5 @@ def validate_facts(**sections):
     """Raise InputError unless `sections` form a valid facts dump (node is filled in here)."""
     doc = {"apiVersion": "calirules/v1", "kind": "NodeFacts", "node": {"hostname": "crp-node1"}}
     doc.update(sections)
-    schemas.validate(doc, "facts")
+    FACTS_SCHEMA.validate(doc)
     return doc

@@ -1,9 +1,16 @@
 """All parsers together on the lab node: one valid facts dump, every source pointing at its line."""
 
 import pytest
+from calirules.facts_collectors.parsers import (
+    conntrack,
+    iproute,
+    iptables,
+    modules,
+    nft,
+    sysctl,
+    system,
+)
 from rawfixtures import LAB, lab, validate_facts
-
-from calirules.facts_collectors.parsers import conntrack, iproute, iptables, modules, nft, sysctl, system
 
 
 @pytest.fixture(scope="module")

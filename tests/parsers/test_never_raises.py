@@ -3,10 +3,23 @@
 import random
 
 import pytest
+from calirules.facts_collectors.parsers import (
+    calico_resources,
+    cni,
+    conntrack,
+    hostnet,
+    iproute,
+    ipset,
+    iptables,
+    kube,
+    kube_objects,
+    logs,
+    modules,
+    nft,
+    sysctl,
+    system,
+)
 from rawfixtures import RAW
-
-from calirules.facts_collectors.parsers import (calico_resources, cni, conntrack, hostnet, iproute, ipset, iptables, kube,
-                                                kube_objects, logs, modules, nft, sysctl, system)
 
 PARSERS = [
     sysctl.parse_sysctl_a, iproute.parse_ip_link, iproute.parse_ip_route, iproute.parse_ip_rule,

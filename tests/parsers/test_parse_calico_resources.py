@@ -7,12 +7,14 @@ import os
 
 import jsonschema_rs
 import pytest
-
-from rawfixtures import RAW, cut_inside_line, random_garbage, validate_facts
-
 from calirules.facts_collectors.parsers.calico_resources import (
-    parse_calico_node_env, parse_felixconfigurations, parse_installations, parse_ippools, parse_objects,
+    parse_calico_node_env,
+    parse_felixconfigurations,
+    parse_installations,
+    parse_ippools,
+    parse_objects,
 )
+from rawfixtures import RAW, cut_inside_line, random_garbage, validate_facts
 
 KUBECTL_LIST = """apiVersion: v1
 items:
@@ -62,10 +64,10 @@ def test_calicoctl_single_resource():
 
 
 def test_items_fit_the_settings_schema():
-    from calirules import schemas
+    from calirules.facts_collectors.dump import FACTS_SCHEMA
     dump = {"apiVersion": "calirules/v1", "kind": "NodeFacts", "node": {"hostname": "n"},
             "settings": parse_ippools(KUBECTL_LIST, "x")}
-    jsonschema_rs.validator_for(schemas.schema("facts")).validate(dump)
+    jsonschema_rs.validator_for(FACTS_SCHEMA.document).validate(dump)
 
 
 @pytest.mark.parametrize("text", ["", "not: [yaml", "- a\n- b\n", "kind: Pod\nmetadata: {name: x}\nspec: {}\n",

@@ -1,10 +1,9 @@
 import json
 
 import jsonschema_rs
-from rawfixtures import RAW, UNRELATED_TEXT, cut_inside_line, random_garbage
-
-from calirules import schemas
+from calirules.facts_collectors.dump import FACTS_SCHEMA
 from calirules.facts_collectors.parsers.cni import parse_cni_conflist
+from rawfixtures import RAW, UNRELATED_TEXT, cut_inside_line, random_garbage
 
 KUBE = RAW / "kube"
 
@@ -14,7 +13,7 @@ def raw(name):
 
 
 def assert_settings_valid(items):
-    facts = schemas.schema("facts")
+    facts = FACTS_SCHEMA.document
     item_schema = dict(facts["properties"]["settings"]["items"], definitions=facts["definitions"])
     validator = jsonschema_rs.validator_for(item_schema)
     for item in items:

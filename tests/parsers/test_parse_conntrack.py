@@ -1,7 +1,15 @@
-from rawfixtures import UNRELATED_TEXT, cut_inside_line, lab, random_garbage, validate_facts
-
 from calirules.facts_collectors.parsers.conntrack import (
-    parse_conntrack_S, parse_nf_conntrack_count, parse_nf_conntrack_max, parse_proc_net_stat_nf_conntrack,
+    parse_conntrack_S,
+    parse_nf_conntrack_count,
+    parse_nf_conntrack_max,
+    parse_proc_net_stat_nf_conntrack,
+)
+from rawfixtures import (
+    UNRELATED_TEXT,
+    cut_inside_line,
+    lab,
+    random_garbage,
+    validate_facts,
 )
 
 

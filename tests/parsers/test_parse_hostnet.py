@@ -4,12 +4,11 @@ Samples are real files from tests/fixtures/raw/hostnet/ (see its README)."""
 
 import shutil
 
-from rawfixtures import RAW, UNRELATED_TEXT, random_garbage
-
 from calirules.engine.facts import build_facts
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.parsers import hostnet
 from calirules.facts_collectors.source import DirectorySource
+from rawfixtures import RAW, UNRELATED_TEXT, random_garbage
 
 HOSTNET = RAW / "hostnet"
 CALI, TUNL, VXLAN, WG = hostnet.CALICO_DEVICES
@@ -220,7 +219,8 @@ def test_config_alone_is_weak_and_log_lines_make_it_strong(tmp_path):
     below the found threshold; its journal line about a cali* device lifts it above."""
     from calirules.engine.rulebook import load_rulebook
     from calirules.engine.runner import diagnose
-    from calirules.ruletests import base_dump
+
+    from calirules.authoring.ruletests import base_dump
 
     def confidence(extra_files):
         root = sosreport(tmp_path / str(len(extra_files)),

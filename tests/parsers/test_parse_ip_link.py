@@ -1,6 +1,12 @@
-from rawfixtures import UNRELATED_TEXT, cut_inside_line, lab, quoted, random_garbage, validate_facts
-
 from calirules.facts_collectors.parsers.iproute import parse_ip_addr, parse_ip_link
+from rawfixtures import (
+    UNRELATED_TEXT,
+    cut_inside_line,
+    lab,
+    quoted,
+    random_garbage,
+    validate_facts,
+)
 
 NODE_INTERFACES = ["lo", "eth0", "vxlan.calico", "crpbr0", "crptap0", "cali1a2b3c4d5e6", "cali9f8e7d6c5b4"]
 

@@ -1,6 +1,13 @@
-from rawfixtures import UNRELATED_TEXT, cut_inside_line, lab, line_of, quoted, random_garbage, validate_facts
-
 from calirules.facts_collectors.parsers.iproute import parse_ip_route
+from rawfixtures import (
+    UNRELATED_TEXT,
+    cut_inside_line,
+    lab,
+    line_of,
+    quoted,
+    random_garbage,
+    validate_facts,
+)
 
 
 def main_table(routes):

@@ -1,6 +1,12 @@
-from rawfixtures import UNRELATED_TEXT, cut_inside_line, lab, quoted, random_garbage, validate_facts
-
 from calirules.facts_collectors.parsers.iproute import parse_ip_neigh, parse_ip_rule
+from rawfixtures import (
+    UNRELATED_TEXT,
+    cut_inside_line,
+    lab,
+    quoted,
+    random_garbage,
+    validate_facts,
+)
 
 
 def test_ip_rule_list_from_the_lab_node():

@@ -1,7 +1,6 @@
 
-from rawfixtures import RAW, UNRELATED_TEXT, cut_inside_line, random_garbage
-
 from calirules.facts_collectors.parsers.ipset import calico_ipsets, parse_ipset_list
+from rawfixtures import RAW, UNRELATED_TEXT, cut_inside_line, random_garbage
 
 KUBE = RAW / "kube"
 NOTHING = {"sets": [], "errors": []}

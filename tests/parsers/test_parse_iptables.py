@@ -1,6 +1,16 @@
-from rawfixtures import UNRELATED_TEXT, cut_inside_line, lab, line_of, quoted, random_garbage, validate_facts
-
-from calirules.facts_collectors.parsers.iptables import parse_iptables_list, parse_iptables_save
+from calirules.facts_collectors.parsers.iptables import (
+    parse_iptables_list,
+    parse_iptables_save,
+)
+from rawfixtures import (
+    UNRELATED_TEXT,
+    cut_inside_line,
+    lab,
+    line_of,
+    quoted,
+    random_garbage,
+    validate_facts,
+)
 
 LEGACY_WARNING = "Warning: iptables-legacy tables present, use iptables-legacy-save to see them"
 
@@ -162,8 +172,8 @@ def test_listing_garbage():
 # --- /proc/net/ip_tables_names -------------------------------------------------------------------
 
 def test_ip_tables_names_lists_the_legacy_tables():
-    from rawfixtures import RAW
     from calirules.facts_collectors.parsers.iptables import parse_ip_tables_names
+    from rawfixtures import RAW
     name = "proc_net_ip_tables_names.legacy-filter-nat"
     text = (RAW / "lab" / name).read_text()
     assert parse_ip_tables_names(text, name) == [{"table": "nat", "source": f"{name}:1"},
@@ -172,8 +182,8 @@ def test_ip_tables_names_lists_the_legacy_tables():
 
 
 def test_ip_tables_names_cut_and_garbage():
-    from rawfixtures import RAW
     from calirules.facts_collectors.parsers.iptables import parse_ip_tables_names
+    from rawfixtures import RAW
     text = (RAW / "lab" / "proc_net_ip_tables_names.legacy-filter-nat").read_text()
     assert [t["table"] for t in parse_ip_tables_names(text[:-3], "x")] == ["nat"]  # `filt` was cut
     for odd in (random_garbage(71), UNRELATED_TEXT, lab("iptables-legacy-save_-c"), None, 42, b"\xff\xfe"):

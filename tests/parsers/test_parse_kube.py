@@ -3,14 +3,20 @@ import re
 
 import jsonschema_rs
 import pytest
-from rawfixtures import RAW, UNRELATED_TEXT, cut_inside_line, line_of, random_garbage
-
-from calirules import schemas
+from calirules.facts_collectors.dump import FACTS_SCHEMA
 from calirules.facts_collectors.parsers.kube import (
-    calico_version_from_image_ref, calico_version_from_images, parse_crictl_images, parse_crictl_ps,
-    parse_image_refs, parse_kubectl_nodes, parse_kubectl_pods, parse_kubectl_version,
-    parse_kubelet_version, pod_component,
+    calico_version_from_image_ref,
+    calico_version_from_images,
+    parse_crictl_images,
+    parse_crictl_ps,
+    parse_image_refs,
+    parse_kubectl_nodes,
+    parse_kubectl_pods,
+    parse_kubectl_version,
+    parse_kubelet_version,
+    pod_component,
 )
+from rawfixtures import RAW, UNRELATED_TEXT, cut_inside_line, line_of, random_garbage
 
 KUBE = RAW / "kube"
 
@@ -21,7 +27,7 @@ def kube(name):
 
 def assert_items_valid(section, items):
     """Each item validates against the facts schema's `properties.<section>.items`."""
-    facts = schemas.schema("facts")
+    facts = FACTS_SCHEMA.document
     item_schema = dict(facts["properties"][section]["items"], definitions=facts["definitions"])
     validator = jsonschema_rs.validator_for(item_schema)
     for item in items:

@@ -5,9 +5,14 @@ format (tests/fixtures/raw/kube/README.md names the command and version of each)
 """
 
 import pytest
-from rawfixtures import RAW, UNRELATED_TEXT, cut_inside_line, random_garbage, validate_facts
-
 from calirules.facts_collectors.parsers.kube_objects import parse_kubectl_listing
+from rawfixtures import (
+    RAW,
+    UNRELATED_TEXT,
+    cut_inside_line,
+    random_garbage,
+    validate_facts,
+)
 
 KUBE = RAW / "kube"
 

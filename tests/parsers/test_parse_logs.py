@@ -11,9 +11,8 @@ from importlib import resources
 
 import jsonschema_rs
 import pytest
-from rawfixtures import RAW, UNRELATED_TEXT, cut_inside_line, random_garbage
-
 from calirules.facts_collectors.parsers import logs
+from rawfixtures import RAW, UNRELATED_TEXT, cut_inside_line, random_garbage
 
 LOGS = RAW / "logs"
 CRI_TIME = "2016-10-20T18:39:20.57606443Z"

@@ -1,6 +1,12 @@
-from rawfixtures import UNRELATED_TEXT, cut_inside_line, lab, quoted, random_garbage, validate_facts
-
 from calirules.facts_collectors.parsers.modules import parse_lsmod, parse_proc_modules
+from rawfixtures import (
+    UNRELATED_TEXT,
+    cut_inside_line,
+    lab,
+    quoted,
+    random_garbage,
+    validate_facts,
+)
 
 
 def test_lsmod_quoted_sample():

@@ -1,7 +1,14 @@
-from rawfixtures import UNRELATED_TEXT, cut_inside_line, lab, line_of, quoted, random_garbage, validate_facts
-
 from calirules.facts_collectors.parsers.iptables import parse_iptables_save
 from calirules.facts_collectors.parsers.nft import parse_nft_ruleset
+from rawfixtures import (
+    UNRELATED_TEXT,
+    cut_inside_line,
+    lab,
+    line_of,
+    quoted,
+    random_garbage,
+    validate_facts,
+)
 
 EMPTY = {"iptables_tables": [], "ip6tables_tables": [], "calico_tables": [], "calico6_tables": [],
          "other_tables": [], "tables": [], "warnings": [], "warning_sources": []}

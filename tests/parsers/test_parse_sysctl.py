@@ -1,6 +1,16 @@
-from rawfixtures import UNRELATED_TEXT, cut_inside_line, lab, line_of, quoted, random_garbage, validate_facts
-
-from calirules.facts_collectors.parsers.sysctl import parse_proc_sys_file, parse_sysctl_a
+from calirules.facts_collectors.parsers.sysctl import (
+    parse_proc_sys_file,
+    parse_sysctl_a,
+)
+from rawfixtures import (
+    UNRELATED_TEXT,
+    cut_inside_line,
+    lab,
+    line_of,
+    quoted,
+    random_garbage,
+    validate_facts,
+)
 
 
 def by_key(facts):

@@ -1,6 +1,16 @@
-from rawfixtures import UNRELATED_TEXT, cut_inside_line, lab, quoted, random_garbage, validate_facts
-
-from calirules.facts_collectors.parsers.system import parse_hostname, parse_os_release, parse_uname_a
+from calirules.facts_collectors.parsers.system import (
+    parse_hostname,
+    parse_os_release,
+    parse_uname_a,
+)
+from rawfixtures import (
+    UNRELATED_TEXT,
+    cut_inside_line,
+    lab,
+    quoted,
+    random_garbage,
+    validate_facts,
+)
 
 
 def test_uname_a_from_the_lab_and_the_quoted_sample():

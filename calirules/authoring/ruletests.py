@@ -20,10 +20,9 @@ from importlib import resources
 
 import yaml
 
-from calirules import schemas
+from calirules.base.errors import InputError
 from calirules.engine import compiler, runner
-from calirules.errors import InputError
-from calirules.facts_collectors.dump import normalise
+from calirules.facts_collectors.dump import FACTS_SCHEMA, normalise
 
 MERGED_BY_KEY = {"sysctls": "key", "versions": "component", "components": "name", "settings": "key"}
 
@@ -73,7 +72,7 @@ def run_rule_tests(rulebook, only=None):
         for index, test in enumerate(rule.tests):
             dump = dump_for_test(test)
             try:
-                schemas.validate(dump, "facts", None, rule.path)
+                FACTS_SCHEMA.validate(dump, None, rule.path)
             except InputError as exc:
                 raise rule.error(f"test {test['name']!r}: facts are not a valid dump: {exc.message}",
                                  ["tests", index, "facts"]) from None

@@ -10,8 +10,7 @@ import os
 import re
 
 import yaml
-
-from calirules.errors import InputError
+from calirules.base.errors import InputError
 
 try:
     import yaml_rs

@@ -7,10 +7,9 @@ remediation someone will paste into a root shell.
 
 import weakref
 
+from calirules.base.errors import InputError
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
-
-from calirules.errors import InputError
 
 
 def rule_environment(template_dirs):

@@ -15,11 +15,16 @@ from importlib import resources
 
 import yaml
 
-from calirules.commandcheck import check_commands
+from calirules.authoring.commandcheck import check_commands
+from calirules.authoring.remediation_matrix import (
+    CALICO_VERSIONS,
+    INSTALL_METHODS,
+    renderings,
+    reusable_engine,
+)
+from calirules.base.errors import InputError
 from calirules.engine import compiler
 from calirules.engine.rulebook import load_rule_file, load_rulebook, rule_files
-from calirules.errors import InputError
-from calirules.remediation_matrix import CALICO_VERSIONS, INSTALL_METHODS, renderings, reusable_engine
 
 REMEDIATION_PARTS = ("What to change:", "Commands:", "Make it persistent:", "Verify:")
 

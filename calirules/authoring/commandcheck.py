@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from calirules.authoring.flagtable import shipped_table
+from calirules.authoring.shellwords import ShellSyntaxError, split_command_line
 from calirules.engine import versions
-from calirules.flagtable import shipped_table
-from calirules.shellwords import ShellSyntaxError, split_command_line
 
 MAX_NESTING = 8  # $(...) within $(...): deeper than any remediation, so garbage; stop there
 

@@ -11,13 +11,13 @@ facts, and the report is built as `calirules diagnose` builds it.
 import copy
 from dataclasses import dataclass
 
-from calirules import templating
+from calirules.authoring.ruletests import dump_for_test
+from calirules.base import templating
+from calirules.base.errors import InputError
 from calirules.engine import platform, runner
 from calirules.engine.facts import FACT_TYPES
-from calirules.errors import InputError
 from calirules.facts_collectors.dump import normalise
-from calirules.report import build_report
-from calirules.ruletests import dump_for_test
+from calirules.report.build import build_report
 
 CALICO_VERSIONS = ("v3.11.3", "v3.17.0", "v3.22.0", "v3.26.0", "v3.29.0", "v3.32.0")
 # Install method -> namespace of the calico-node pod listing (None: the bundle lists no pods).

@@ -6,7 +6,7 @@ node's interface names, addresses, versions and iptables backend.
 
 from datetime import datetime, timezone
 
-from calirules import __version__, templating
+from calirules.base import __version__, templating
 from calirules.engine import calico_features, dataplane, platform
 from calirules.engine.facts import WORKLOAD_PREFIX, ip_pool_settings
 from calirules.engine.ranking import FOUND_THRESHOLD
