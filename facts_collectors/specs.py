@@ -214,3 +214,15 @@ def sos_extras_file():
     ]
     lines += [" ".join(spec.command) for spec in SPECS.values() if spec.live_path.startswith(EXTRAS)]
     return "\n".join(lines) + "\n"
+
+
+def find_spec(key):
+    """The spec a person names by its command line (`ip -d route show table all`) or its file
+    (`/proc/modules`), or None. Rule tests name raw evidence this way."""
+    wanted = " ".join(str(key).split())
+    for spec in SPECS.values():
+        if spec.command and " ".join(spec.command) == wanted:
+            return spec
+        if spec.command is None and spec.name == wanted:
+            return spec
+    return None
