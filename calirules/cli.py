@@ -131,12 +131,12 @@ def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, 
     traced = [(trace(dump, rulebook, symptom, engine_class), dump, label) for dump, label in loaded]
     found = any(f.found for (diagnosis, _, _), _, _ in traced for f in diagnosis.findings)
     if explain_cause is not None:
-        docs = [build_explanation(explain_cause, diagnosis, dump, rulebook, facts, firings)
-                for (diagnosis, facts, firings), dump, _ in traced]
+        docs = [build_explanation(explain_cause, diagnosis, rulebook, facts, firings)
+                for (diagnosis, facts, firings), _, _ in traced]
         text = "".join(render_explanation(doc, fmt) for doc in docs) if fmt == "text" or len(docs) == 1 \
             else render_explanation({"schema": "calirules/explains/v1", "explanations": docs}, "json")
     else:
-        reports = [build_report(diagnosis, dump, rulebook, source=label) for (diagnosis, _, _), dump, label in traced]
+        reports = [build_report(diagnosis, rulebook, source=label) for (diagnosis, _, _), _, label in traced]
         text = render(reports[0], fmt) if len(reports) == 1 else render_many(reports, fmt)
     _write_output(text, output)
     sys.exit(EXIT_FOUND if found else EXIT_OK)
@@ -209,13 +209,15 @@ def rules_show(rule_id, rules_dirs):
 @rules.command("facts")
 def rules_facts():
     """The fact types rules can match, with their fields (Markdown, as in docs/writing-rules.md)."""
-    from calirules.engine.facts import FACT_TYPES
+    from calirules.engine.combiners import FACT_INPUTS
+    from calirules.engine.vocabulary import FACT_TYPES
     click.echo("| fact | fields | needs section | meaning |")
     click.echo("|---|---|---|---|")
     for spec in FACT_TYPES.values():
-        fields = ", ".join(f"`{f}`" + (f" ({spec.field_sections[f]})" if f in spec.field_sections else "")
+        inputs = FACT_INPUTS[spec.name]
+        fields = ", ".join(f"`{f}`" + (f" ({inputs.field_sections[f]})" if f in inputs.field_sections else "")
                            for f in spec.fields)
-        click.echo(f"| `{spec.name}` | {fields} | `{spec.section}` | {spec.doc} |")
+        click.echo(f"| `{spec.name}` | {fields} | `{inputs.section}` | {spec.doc} |")
 
 
 @rules.command("lint")

@@ -30,7 +30,7 @@ from calirules.engine.experta_compat import (
     Rule,
     W,
 )
-from calirules.engine.facts import FACT_TYPES
+from calirules.engine.vocabulary import FACT_TYPES
 from calirules.engine.rulebook import pattern_name
 
 _VAR = re.compile(r"^\$([a-z_][a-z0-9_]*)$")

@@ -16,7 +16,8 @@ evidence shows it.
 """
 
 # The same "set up" test the Mtu fact applies to tunnel devices (an idle tunl0 is <NOARP> DOWN).
-from calirules.engine.facts import _admin_up
+from calirules.engine.devices import admin_up
+from calirules.engine.ip_pools import pool_name
 
 TUNNELS = {"tunl0": "ipip", "vxlan.calico": "vxlan", "vxlan-v6.calico": "vxlan",
            "wireguard.cali": "wireguard", "wg-v6.cali": "wireguard"}
@@ -161,10 +162,10 @@ def encapsulation(dump, found):
     kinds = {}
     for iface in dump.get("interfaces") or ():
         kind = TUNNELS.get(iface["name"])
-        if kind and (kind != "ipip" or (iface.get("addresses") and _admin_up(iface))):
+        if kind and (kind != "ipip" or (iface.get("addresses") and admin_up(iface))):
             kinds.setdefault(kind, iface["source"])
     for item in dump.get("settings") or ():
-        if item["component"].startswith("ippool/") and item["key"] in ("ipipMode", "vxlanMode") \
+        if pool_name(item) is not None and item["key"] in ("ipipMode", "vxlanMode") \
                 and item["value"] in ("Always", "CrossSubnet"):
             kinds.setdefault("ipip" if item["key"] == "ipipMode" else "vxlan", item["source"])
     for param in ("WireguardEnabled", "WireguardEnabledV6"):

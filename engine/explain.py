@@ -14,7 +14,7 @@ are reported, not re-solved; the engine's firings say which combinations joined.
 import re
 
 from calirules.engine import compiler, ranking
-from calirules.engine.facts import FACT_TYPES
+from calirules.engine.vocabulary import FACT_TYPES
 
 _VAR = re.compile(r"^\$([a-z_][a-z0-9_]*)$")
 _TEMPLATE_PART = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")  # no fact to render an unmatched item with

@@ -112,6 +112,7 @@ class Diagnosis:
     sections: set
     fired_rules: set = field(default_factory=set)
     verdict: str = "healthy"
+    summary: object = None  # the node as the combiners summarised it for reports (combiners.summary)
 
 
 # Sections that decide whether a packet can cross the host: without them a quiet report proves

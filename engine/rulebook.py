@@ -17,7 +17,8 @@ from calirules.base import yamlio
 from calirules.base.errors import InputError
 from calirules.base.schemas import Schema
 from calirules.engine import versions
-from calirules.engine.facts import FACT_TYPES
+from calirules.engine.combiners import FACT_INPUTS
+from calirules.engine.vocabulary import FACT_TYPES
 
 RULES_API = "calirules/rules/v1"
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
@@ -146,7 +147,7 @@ class Rulebook:
         """Dump sections without which `rule` cannot be evaluated: its facts' and its fields' sections."""
         needed = set()
         for pattern in rule.when + rule.unless:
-            spec = FACT_TYPES.get(pattern["fact"])
+            spec = FACT_INPUTS.get(pattern["fact"])
             if spec is None:  # a derived fact needs whatever its producing rules need
                 for producer in self.rules:
                     if producer.derive and producer.derive["fact"] == pattern["fact"] and producer.id not in _seen:

@@ -113,7 +113,7 @@ def test_plain_sosreport_of_an_nft_host_with_calico_in_legacy(sosreport):
     """sos's `iptables -vnxL` on a host whose `iptables` is iptables-nft lists nft's tables (with
     INPUT/OUTPUT nft never created) and warns about legacy tables: that listing is the nft
     backend, the legacy backend stays unread, and the warning and legacy table names are kept."""
-    from calirules.engine.facts import build_facts
+    from calirules.engine.combiners import build_facts
     guide = REPO / "tests" / "fixtures" / "raw" / "lab" / "guide"
     for name, target in (("nft_-a_list_ruleset", "sos_commands/firewall_tables/nft_-a_list_ruleset"),
                          ("iptables_-vnxL", "sos_commands/firewall_tables/iptables_-vnxL"),

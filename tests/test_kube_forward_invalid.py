@@ -1,7 +1,7 @@
 """Netfilter.kube_invalid_drop_packets from real `iptables-nft-save -c` output (the netns lab's
 kube-proxy-shaped KUBE-FORWARD chain, tests/fixtures/raw/netns-lab)."""
 
-from calirules.engine.facts import build_facts
+from calirules.engine.combiners import build_facts
 from calirules.facts_collectors.parsers import iptables
 from helpers import REPO
 

@@ -10,7 +10,7 @@ messages themselves are the quoted ones from tests/fixtures/raw/logs/calico-mess
 
 import os
 
-from calirules.engine.facts import build_facts
+from calirules.engine.combiners import build_facts
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.source import DirectorySource
 from helpers import REPO

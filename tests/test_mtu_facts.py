@@ -1,8 +1,9 @@
-"""The Mtu fact's tunnel fields (engine/facts.py), from real `ip -d address` output."""
+"""The Mtu fact's tunnel fields (the mtu combiner), from real `ip -d address` output."""
 
 import shutil
 
-from calirules.engine.facts import TUNNEL_OVERHEAD, build_facts
+from calirules.engine.combiners import build_facts
+from calirules.engine.combiners.mtu import TUNNEL_OVERHEAD
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.parsers import iproute
 from calirules.facts_collectors.source import DirectorySource

@@ -61,7 +61,7 @@ def report_for(example, calico="v3.26.0", install="manifest"):
             {"kind": "Pod", "component": "calico-node", "name": "calico-node-abcde", "namespace": namespace,
              "count": 1, "source": POD_LISTING},
             {"kind": "List", "of": "Pod", "source": POD_LISTING.rsplit(":", 1)[0] + ":1"}]
-    return build_report(diagnose(normalise(dump), _book()), dump, _book(), source="test")
+    return build_report(diagnose(normalise(dump), _book()), _book(), source="test")
 
 
 def commands(text):

@@ -51,7 +51,7 @@ def test_remediation_check_wants_all_parts():
 
 
 def test_rule_authors_guide_lists_every_fact_type_and_field():
-    from calirules.engine.facts import FACT_TYPES
+    from calirules.engine.vocabulary import FACT_TYPES
     from helpers import REPO
     guide = (REPO / "docs" / "writing-rules.md").read_text()
     for spec in FACT_TYPES.values():

@@ -9,13 +9,13 @@ facts, and the report is built as `calirules diagnose` builds it.
 """
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from calirules.authoring.ruletests import dump_for_test
 from calirules.base import templating
 from calirules.base.errors import InputError
 from calirules.engine import platform, runner
-from calirules.engine.facts import FACT_TYPES
+from calirules.engine.combiners import FACT_INPUTS, combine
 from calirules.facts_collectors.dump import normalise
 from calirules.report.build import build_report
 
@@ -54,8 +54,10 @@ def renderings(rule, book, engine, every_cell=False):
             dump = normalise(cell_dump(test_dump, version, method, INSTALL_METHODS[method]))
             if per_cell or diagnosis is None:
                 diagnosis = _diagnosis(rule, book, engine, dump, test)
+            else:  # the same firings, rendered for this cell's node
+                diagnosis = replace(diagnosis, summary=combine(dump).summary)
             if diagnosis is not None:
-                found.append(_render(diagnosis, book, env, dump, version, method))
+                found.append(_render(diagnosis, book, env, version, method))
             elif not per_cell:
                 break  # it did not fire, and no cell can change that
     if not found:
@@ -64,7 +66,7 @@ def renderings(rule, book, engine, every_cell=False):
             calico = next((v["version"] for v in dump.get("versions") or () if v["component"] == "calico"), None)
             diagnosis = _diagnosis(rule, book, engine, dump, test)
             if diagnosis is not None:
-                found.append(_render(diagnosis, book, env, dump, calico or "unknown",
+                found.append(_render(diagnosis, book, env, calico or "unknown",
                                      platform.describe(dump)["method"] or "unknown"))
     return found
 
@@ -78,7 +80,7 @@ def _depends_on_cell(rule, book, _seen=()):
     the same way in every cell.
     """
     for pattern in rule.when + rule.unless:
-        spec = FACT_TYPES.get(pattern["fact"])
+        spec = FACT_INPUTS.get(pattern["fact"])
         if spec is None:  # a derived fact: whatever its producers depend on
             if any(_depends_on_cell(producer, book, _seen + (rule.id,)) for producer in book.rules
                    if producer.derive and producer.derive["fact"] == pattern["fact"] and producer.id not in _seen):
@@ -144,9 +146,9 @@ def _diagnosis(rule, book, engine, dump, test):
     return diagnosis
 
 
-def _render(diagnosis, book, env, dump, version, method):
+def _render(diagnosis, book, env, version, method):
     try:
-        report = build_report(diagnosis, dump, book, source="lint", env=env)
+        report = build_report(diagnosis, book, source="lint", env=env)
     except InputError as exc:
         return Rendering(version, method, None, str(exc))
     return Rendering(version, method, "\n\n".join(c["remediation"] for c in report["causes"]), None)

@@ -1,16 +1,15 @@
-"""Findings -> the report document (schema calirules/report/v1, the JSON contract in design.md).
+"""Findings -> the report document (schema calirules/report/v1).
 
 This is where rule-supplied text is rendered: evidence lines and remediation templates, with this
-node's interface names, addresses, versions and iptables backend.
+node's interface names, addresses, versions and iptables backend as the engine summarised them
+(Diagnosis.summary): the report never reads the facts dump itself.
 """
 
 from datetime import datetime, timezone
 
 from calirules.base import __version__, templating
-from calirules.engine import calico_features, dataplane, platform
-from calirules.engine.facts import WORKLOAD_PREFIX, ip_pool_settings
+from calirules.engine import calico_features
 from calirules.engine.ranking import FOUND_THRESHOLD
-from calirules.engine.routing import host_ip
 from calirules.engine.rulebook import catalog
 
 REPORT_SCHEMA = "calirules/report/v1"
@@ -19,11 +18,11 @@ MAX_FIRINGS_SHOWN = 20  # per rule; a 1,000-pod node with proxy_arp off everywhe
 IPTABLES_COMMANDS = {"legacy": "iptables-legacy", "nft": "iptables-nft"}
 
 
-def build_report(diagnosis, dump, rulebook, source, env=None):
+def build_report(diagnosis, rulebook, source, env=None):
     # `env`: a rule environment to reuse (rules lint renders hundreds of reports; Jinja compiles
     # each template once per environment).
     env = env or templating.rule_environment(rulebook.template_dirs)
-    base = _base_context(dump, diagnosis.symptom)
+    base = _base_context(diagnosis)
     anomalies = _Anomalies()
     causes = [_cause(finding, env, base, anomalies) for finding in diagnosis.findings]
     found = {f.cause.id for f in diagnosis.findings if f.found}
@@ -41,7 +40,7 @@ def build_report(diagnosis, dump, rulebook, source, env=None):
         cause["explains"] = [a["id"] for a in anomalies.items if cause["id"] in a["explained_by"]]
     return {
         "schema": REPORT_SCHEMA,
-        "node": dump["node"]["hostname"],
+        "node": diagnosis.summary.node["hostname"],
         "source": source,
         "symptom": diagnosis.symptom,
         "verdict": diagnosis.verdict,
@@ -51,7 +50,7 @@ def build_report(diagnosis, dump, rulebook, source, env=None):
         "causes": causes,
         "anomalies": anomalies.items,
         "unexplained": [a["id"] for a in anomalies.items if not a["explained_by"]],
-        "notes": list((dump.get("collection") or {}).get("notes") or ()),
+        "notes": list(diagnosis.summary.notes),
         "missing_evidence": [
             {k: v for k, v in {"needed_for": m.needed_for, "what": m.what, "collect_with": m.collect_with,
                                "section": m.section, "reason": m.reason}.items() if v is not None}
@@ -75,57 +74,26 @@ class _Anomalies:
         self.by_firing[id(firing)] = anomaly
 
 
-def _base_context(dump, symptom):
-    backend = calico_backend(dump)
-    versions = {v["component"]: v["version"] for v in dump.get("versions") or ()}
+def _base_context(diagnosis):
+    node = diagnosis.summary
+    backend, calico = node.calico_backend, node.versions.get("calico")
     return {
-        "node": dump["node"],
-        "versions": versions,
+        "node": node.node,
+        "versions": node.versions,
         # What this Calico release can do (engine/data/calico-features.yaml) and how it is
         # installed here (engine/platform.py): templates pick the command that fits.
-        "calico": {"version": versions.get("calico"), "has": calico_features.features_for(versions.get("calico"))},
-        "install": platform.describe(dump),
+        "calico": {"version": calico, "has": calico_features.features_for(calico)},
+        "install": node.install,
         # Values a command needs, so it can be pasted as printed (no <placeholder>).
-        "uplink": _uplink(dump),
-        "workloads": _workloads(dump),
-        "pod_cidrs": _pod_cidrs(dump),
-        "symptom": symptom,
+        "uplink": node.uplink,
+        "workloads": node.workloads,
+        "pod_cidrs": node.pod_cidrs,
+        "symptom": diagnosis.symptom,
         "calico_backend": backend,
         "iptables": IPTABLES_COMMANDS.get(backend, "iptables"),
         "other_backend": {"legacy": "nft", "nft": "legacy"}.get(backend),
         "other_iptables": IPTABLES_COMMANDS.get({"legacy": "nft", "nft": "legacy"}.get(backend), "iptables"),
     }
-
-
-def _uplink(dump):
-    """The device of the main table's default route, or None."""
-    return next((r.get("dev") for r in dump.get("routes") or ()
-                 if r.get("dst") == "default" and r.get("table", "main") == "main" and r.get("dev")), None)
-
-
-def _pod_cidrs(dump):
-    """IPv4 CIDRs of the enabled IP pools the dump's settings list, or []."""
-    cidrs = []
-    for fields in ip_pool_settings(dump).values():
-        cidr = str(fields.get("cidr", {}).get("value") or "")
-        disabled = str(fields.get("disabled", {}).get("value", "false")).lower() == "true"
-        if cidr and ":" not in cidr and not disabled:
-            cidrs.append(cidr)
-    return cidrs
-
-
-def _workloads(dump):
-    """[{iface, ip}] for each cali* host route of the main table, in the order the routes list them."""
-    return [{"iface": route["dev"], "ip": ip} for route in dump.get("routes") or ()
-            if (route.get("dev") or "").startswith(WORKLOAD_PREFIX) and route.get("table", "main") == "main"
-            and (ip := host_ip(route.get("dst") or ""))]
-
-
-def calico_backend(dump):
-    """The iptables backend holding Calico's chains (most cali- chains; the first read on a tie), or None."""
-    counts = dataplane.calico_chains(dump)
-    best = max(counts, key=counts.get, default=None)
-    return best if best and counts[best] else None
 
 
 def _firing_context(base, firing):
@@ -215,16 +183,16 @@ def _fact_type_of(rule, bind):
     return next((p["fact"] for p in rule.when if p.get("as") == bind), bind)
 
 
-def build_explanation(cause_id, diagnosis, dump, rulebook, facts, firings):
+def build_explanation(cause_id, diagnosis, rulebook, facts, firings):
     """The --explain document for one cause, with support and counter-evidence texts rendered."""
     from calirules.engine.explain import explain
     env = templating.rule_environment(rulebook.template_dirs)
-    base = _base_context(dump, diagnosis.symptom)
+    base = _base_context(diagnosis)
 
     def render(text, firing):
         return templating.render_inline(env, text, _firing_context(base, firing), f"explain {cause_id}")
 
     doc = explain(cause_id, diagnosis, rulebook, facts, firings, render)
-    doc["node"] = dump["node"]["hostname"]
+    doc["node"] = diagnosis.summary.node["hostname"]
     doc["title"] = catalog()[cause_id].title
     return doc

@@ -8,7 +8,7 @@ Readers (each never raises, and returns what it could read):
   - `parse_nmcli_general_status`: `nmcli general status` (sos runs it only while NetworkManager
     runs; `Error: NetworkManager is not running.` otherwise).
 
-Evaluators (collector-side combiners: they need every file at once, in the managers' order):
+Evaluators (they need every file at once, in the managers' order):
   - `networkmanager_claims(files)`: which Calico devices NetworkManager would manage, from
     `[keyfile] unmanaged-devices` and `[device*] match-device` + `managed`, merged in
     NetworkManager's order (usr/lib conf.d, NetworkManager.conf, run and etc conf.d; a same-named

@@ -4,7 +4,7 @@ Samples are real files from tests/fixtures/raw/hostnet/ (see its README)."""
 
 import shutil
 
-from calirules.engine.facts import build_facts
+from calirules.engine.combiners import build_facts
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.parsers import hostnet
 from calirules.facts_collectors.source import DirectorySource
