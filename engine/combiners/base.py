@@ -23,7 +23,7 @@ class FactInputs:
     field_sections: dict = field(default_factory=dict)  # field -> the further section it needs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed as itself: one object per combiner
 class Combiner:
     """One fact family: `combine(dump, out)` reads `dump` (an Inputs) and adds facts to `out`."""
     combine: object
