@@ -1,4 +1,4 @@
-"""The Calico <-> Kubernetes support matrix (reference/calico-k8s-compat.yaml, shipped as data).
+"""The Calico <-> Kubernetes support matrix (engine data: calico-k8s-compat.yaml).
 
 `assess()` places one (Calico, Kubernetes) pair: tested, outside the tested list (and by how many
 minor versions), below a documented hard floor ("will not work on v1.15 or below"), or unknown

@@ -1,10 +1,10 @@
 """Reading Calico's iptables structure out of dump chains (used by the fact combiners).
 
-Felix's layout (reference/calico-troubleshooting.md section 7): FORWARD jumps to cali-FORWARD,
-which dispatches by interface to cali-fw-<iface> (from the pod) and cali-tw-<iface> (to the pod);
-those set the accept mark and return; an ACCEPT on that mark (end of FORWARD since v3.16, inside
-cali-FORWARD before) lets the packet through. Dispatch chains end in "Unknown interface" DROP,
-per-endpoint chains with policies end in "... Drop if no policies passed packet".
+Felix's layout: FORWARD jumps to cali-FORWARD, which dispatches by interface to cali-fw-<iface>
+(from the pod) and cali-tw-<iface> (to the pod); those set the accept mark and return; an ACCEPT
+on that mark (end of FORWARD since v3.16, inside cali-FORWARD before) lets the packet through.
+Dispatch chains end in "Unknown interface" DROP, per-endpoint chains with policies end in
+"... Drop if no policies passed packet".
 """
 
 import re

@@ -7,9 +7,10 @@ describe(dump) -> {
   "encapsulation": ["ipip", "vxlan", "wireguard"] in use ([] when nothing shows one),
   "sources": {key: the file:line of the evidence},  "conflicts": [evidence that disagreed, in words]}
 
-A combiner over dump sections (components, kube_objects, settings, nft_tables, netfilter,
-log_events, interfaces); every value is None unless evidence shows it, and templates then print
-each variant with the case it applies to, never a guess. The data plane half is engine/dataplane.py.
+Read from dump sections (components, kube_objects, settings, nft_tables, netfilter, log_events,
+interfaces; the summary combiner runs it for reports); every value is None unless evidence shows
+it, and templates then print each variant with the case it applies to, never a guess. The data
+plane half is engine/dataplane.py.
 
 Install method, from the evidence real bundles carry:
   - operator: this node's calico-node runs in `calico-system` (only the operator uses it: tigera/

@@ -1,4 +1,4 @@
-"""From rule firings to ranked findings: the confidence model (docs/confidence.md).
+"""From rule firings to ranked findings: the confidence model.
 
 1. A firing of rule r starts at r.confidence: how often the `when` conditions mean this cause,
    given that every section the rule reads was collected.
@@ -187,7 +187,7 @@ def rank(rulebook, firings, sections, symptom, collection_missing=()):
 
 
 def _score_rule(rule, main_firings, extra, missing_assumed):
-    """A rule scores its best firing (docs/confidence.md steps 1-4) and keeps every firing's arithmetic."""
+    """A rule scores its best firing (steps 1-4 above) and keeps every firing's arithmetic."""
     scores, supports, against = [], [], []
     for firing in main_firings:
         base = rule.confidence
