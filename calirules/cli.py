@@ -234,7 +234,7 @@ def rules_lint(paths):
 @rules.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 def rules_test(paths):
-    """Run the inline tests of the shipped rules, or of the rule files/directories given."""
+    """Run the tests (inline, and in x.test.yaml beside x.yaml) of the shipped rules, or of the rule files/directories given."""
     from calirules.authoring.ruletests import run_rule_tests
     from calirules.engine.rulebook import load_rulebook
     book = load_rulebook(paths)
@@ -245,8 +245,7 @@ def rules_test(paths):
     results = run_rule_tests(book, only)
     failed = [r for r in results if not r.passed]
     for result in failed:
-        click.echo(f"FAIL {result.rule.id}: {result.test['name']} (expected {result.test['expect']}, "
-                   f"{result.detail})", err=True)
+        click.echo(f"FAIL {result.describe()}", err=True)
     click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     sys.exit(EXIT_FOUND if failed else EXIT_OK)
 
