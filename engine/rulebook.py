@@ -256,7 +256,7 @@ def load_rule_file(path, with_tests=True):
     return specs
 
 
-_TESTS_KEY = re.compile(r"^(\s*)tests:\s*$")
+_TESTS_KEY = re.compile(r"^(\s*)tests:\s*(?:#.*)?$")
 
 
 def _blank_tests(text):

@@ -73,8 +73,11 @@ def _lay_over(dump, sections):
         if value is None:  # `section: null` means "not collected"
             dump.pop(section, None)
         elif section == "node" and isinstance(value, dict):
-            sources = dict(dump.get("node", {}).get("sources") or {}, **(value.get("sources") or {}))
-            dump["node"] = dict(dump.get("node") or {}, **value, sources=sources)
+            node = dict(dump.get("node") or {})
+            sources = dict(node.get("sources") or {}, **(value.get("sources") or {}))
+            node.update(value)
+            node["sources"] = sources
+            dump["node"] = node
         elif key and isinstance(value, list) and isinstance(dump.get(section), list):
             merged = {item[key]: item for item in dump[section]}
             merged.update({item[key]: item for item in value if isinstance(item, dict) and key in item})
