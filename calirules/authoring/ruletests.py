@@ -11,8 +11,9 @@ each laid over the one before:
 3. `facts`: a partial facts dump written by hand.
 
 A layer's sections in MERGED_BY_KEY are merged item by item (so a test can flip one sysctl, and
-a raw `sysctl -a` adds to the base's cali* sysctls); the node merges field by field; every other
-section it gives replaces the one below; `section: null` (in `facts`) removes it (not collected).
+a raw `sysctl -a` adds to the base's cali* sysctls); raw output adds node fields to the base's
+node; every other section a layer gives replaces the one below; `section: null` (in `facts`)
+removes it (not collected).
 The result must be a valid dump (the facts schema is checked), and the rule must fire, or not,
 as `expect` says; `confidence: {lt: x}` / `{ge: x}` also bounds the rule's own score after support
 and counter-evidence (how a test shows that an `against` pattern weakens a firing); `evidence:`
@@ -62,17 +63,17 @@ def dump_for_test(test):
         except UnknownRawKey as exc:
             raise _error(test, f"raw: no collector reads {exc.key!r}; a key is a command line or a file "
                                f"(/path) of these: {', '.join(known_keys())}", ["raw"], exc.key) from None
-        _lay_over(dump, raw_sections)
+        _lay_over(dump, raw_sections, node_by_field=True)
     _lay_over(dump, copy.deepcopy(test.get("facts") or {}))
     return dump
 
 
-def _lay_over(dump, sections):
+def _lay_over(dump, sections, node_by_field=False):
     for section, value in sections.items():
         key = MERGED_BY_KEY.get(section)
         if value is None:  # `section: null` means "not collected"
             dump.pop(section, None)
-        elif section == "node" and isinstance(value, dict):
+        elif section == "node" and node_by_field:  # `uname -a` tells the kernel, not the OS
             node = dict(dump.get("node") or {})
             sources = dict(node.get("sources") or {}, **(value.get("sources") or {}))
             node.update(value)
