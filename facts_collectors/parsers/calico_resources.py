@@ -21,6 +21,7 @@ Sources for the field names: projectcalico/calico api/pkg/apis/projectcalico/v3/
 """
 
 import yaml
+from calirules.facts_collectors.specs import Specs, parser
 
 from ._common import as_text
 
@@ -31,17 +32,21 @@ ENV_PREFIXES = ("FELIX_",)
 ENV_NAMES = ("CALICO_NETWORKING_BACKEND",)
 
 
+@parser(Specs.calicoctl_ippools)
 def parse_ippools(text, source):
     return [item for obj in _objects(text, "IPPool")
             for item in _fields(obj, f"ippool/{_name(obj)}", [(f,) for f in IPPOOL_FIELDS], source)]
 
 
+@parser(Specs.kube_yaml, paths=("cluster/crd/felixconfigurations.crd.projectcalico.org.yaml",
+                                      "cluster/crd/felixconfigurations.projectcalico.org.yaml"))
 def parse_felixconfigurations(text, source):
     """`default` is the global FelixConfiguration, `node.<nodename>` one node's (it wins there)."""
     return [item for obj in _objects(text, "FelixConfiguration")
             for item in _fields(obj, f"felixconfiguration/{_name(obj)}", [(f,) for f in FELIX_FIELDS], source)]
 
 
+@parser(Specs.kube_yaml, paths=("cluster/crd/installations.operator.tigera.io.yaml",))
 def parse_installations(text, source):
     """The Installation's spec; a field the spec leaves unset is taken from `status.computed`
     (what the operator rendered, its defaults included) and its key says so (`status.computed.`)."""
@@ -57,6 +62,7 @@ def parse_installations(text, source):
     return items
 
 
+@parser(Specs.kube_yaml, paths=("cluster/kubernetes/daemonsets.yaml",))
 def parse_calico_node_env(text, source):
     """FELIX_* (and CALICO_NETWORKING_BACKEND) env vars of the calico-node container of each
     calico-node DaemonSet: Felix reads FELIX_<PARAM> before any FelixConfiguration
@@ -77,6 +83,7 @@ def parse_calico_node_env(text, source):
     return items
 
 
+@parser(Specs.kube_yaml)
 def parse_objects(text, source, of=None):
     """One kube_objects item per object of any kind: {kind, name, namespace (when namespaced),
     source (its `metadata.name` line)}; with `of`, a List text (kubectl's `items:`, even empty)

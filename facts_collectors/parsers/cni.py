@@ -15,6 +15,8 @@ import bisect
 import json
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import as_text, ref
 
 # Settings of the calico plugin: (setting key, path inside the plugin object).
@@ -35,6 +37,7 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not JSON")
 
 
+@parser(Specs.cni_conflist)
 def parse_cni_conflist(text, source):
     """Settings (component `cni`) from a CNI conflist or conf.
 
@@ -144,3 +147,17 @@ def _key_lines(text):
             lines[stack[-1]["path"] + (key,)] = bisect.bisect_right(newlines, match.start()) + 1
             expecting_key = False
     return lines
+
+
+@parser(Specs.calico_cni_version)
+def parse_calico_cni_version(text, source):
+    """`/opt/cni/bin/calico -v` (the CNI plugin prints its release) -> the Calico `versions` item.
+
+    >>> parse_calico_cni_version("v3.29.1\\n", "calico_-v")
+    [{'component': 'calico', 'version': 'v3.29.1', 'source': 'calico_-v:1'}]
+    """
+    for lineno, line in enumerate(as_text(text).splitlines(), 1):
+        words = [w for w in line.split() if w[:1] == "v" and w[1:2].isdigit()]
+        if words:
+            return [{"component": "calico", "version": words[0], "source": ref(source, lineno)}]
+    return []

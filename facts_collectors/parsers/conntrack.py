@@ -7,6 +7,8 @@ Each parser returns a `conntrack` object of the facts schema (or {} when nothing
 
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import ref, split_lines, to_int
 
 _COUNTER = re.compile(r"^([a-z][a-z0-9_]*)=(\d+)$")
@@ -15,6 +17,7 @@ _HEADER_WORD = re.compile(r"^[a-z][a-z0-9_]*$")
 _GLOBAL_COLUMNS = {"entries"}
 
 
+@parser(Specs.conntrack_stats)
 def parse_conntrack_S(text, source):
     """`cpu=0 found=0 invalid=12 insert=0 ...` per CPU -> counters summed over the CPUs."""
     stats, first = {}, None
@@ -34,6 +37,7 @@ def parse_conntrack_S(text, source):
     return {"stats": stats, "source": ref(source, first)}
 
 
+@parser(Specs.proc_conntrack_stats)
 def parse_proc_net_stat_nf_conntrack(text, source):
     """Header of column names, then one row of hex numbers per CPU; columns vary by kernel.
 
@@ -75,11 +79,13 @@ def _single_integer(text, source, field):
     return {}
 
 
+@parser(Specs.nf_conntrack_count)
 def parse_nf_conntrack_count(text, source):
     """`/proc/sys/net/netfilter/nf_conntrack_count`: {count, source, sources}."""
     return _single_integer(text, source, "count")
 
 
+@parser(Specs.nf_conntrack_max)
 def parse_nf_conntrack_max(text, source):
     """`/proc/sys/net/netfilter/nf_conntrack_max`: {max, source, sources}."""
     return _single_integer(text, source, "max")

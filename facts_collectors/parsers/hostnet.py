@@ -29,6 +29,8 @@ Evaluators (collector-side combiners: they need every file at once, in the manag
 
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import as_text, ref, split_lines
 
 # Calico's devices: (probe name, claim label, NetworkManager type, networkd Type, Kind, driver)
@@ -38,6 +40,7 @@ CALICO_DEVICES = (
     ("vxlan.calico", "vxlan.calico", "vxlan", "vxlan", "vxlan", "vxlan"),
     ("wireguard.cali", "wireguard.cali", "wireguard", "wireguard", "wireguard", "wireguard"),
 )
+
 _SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
 _ASSIGN = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*([+-]?=)\s*(.*?)\s*$")
 _TRUE = {"1", "yes", "true", "on", "y", "t"}
@@ -63,6 +66,7 @@ def parse_ini(text, source=None):
     return entries
 
 
+@parser(Specs.systemctl_units)
 def parse_systemctl_units(text, source=None):
     """`systemctl list-units` -> {unit: {load, active, sub, source}} (the `●` failed marker and
     the header/footer lines are skipped)."""
@@ -77,6 +81,7 @@ def parse_systemctl_units(text, source=None):
     return units
 
 
+@parser(Specs.nmcli_status)
 def parse_nmcli_general_status(text, source=None):
     """`nmcli general status` -> {running: bool, state, source} or {} when unreadable."""
     lines, cut = split_lines(as_text(text))
@@ -155,6 +160,7 @@ def networkmanager_order(paths):
     return ordered
 
 
+@parser(Specs.networkmanager_config)
 def networkmanager_claims(files):
     """[(path, text)] in read order -> {claims: [labels], config, source} (claims: Calico
     devices NetworkManager would manage); {} when no file could be read."""
@@ -292,6 +298,7 @@ def _networkd_matches(parsed, device):
             and _networkd_list_matches(match.get("Driver", []), [driver], glob=True))
 
 
+@parser(Specs.networkd_config)
 def networkd_claims(files):
     """[(path, text)] in networkd's order -> {claims, config, source}; {} when none was read."""
     parsed = [(path, networkd_file(text, path)) for path, text in files if text is not None]

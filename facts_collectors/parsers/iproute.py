@@ -11,6 +11,8 @@ Lines that do not fit the grammar (stderr, `Message truncated`, junk) are skippe
 
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import (
     cut_is_continuation,
     is_ip_address,
@@ -34,6 +36,7 @@ _KIND_WORD = re.compile(r"^[a-z][a-z0-9_]*$")
 _NOT_KIND_LINES = {"inet", "inet6", "altname", "alias", "valid_lft", "vf", "prop", "cache"}
 
 
+@parser(Specs.ip_address, Specs.ip_link, Specs.pod_address)
 def parse_ip_link(text, source):
     """Interfaces from `ip [-d] [-s] link|addr`, multi-line or `-o` one-line form.
 
@@ -161,6 +164,7 @@ ROUTE_TYPES = {
 _ROUTE_DEFAULTS = {"table": "main", "type": "unicast", "proto": "boot", "scope": "global"}
 
 
+@parser(Specs.ip_route, Specs.pod_route)
 def parse_ip_route(text, source):
     """Routes from `ip [-d] route show [table all]`.
 
@@ -247,6 +251,7 @@ _RULE_LINE = re.compile(r"^(\d+):\s+(.*\S)\s*$")
 _RULE_ACTIONS = ("lookup", "table", "goto", "blackhole", "unreachable", "prohibit", "nop")
 
 
+@parser(Specs.ip_rule)
 def parse_ip_rule(text, source):
     """Policy rules from `ip [-4|-6] rule list`: {priority, selector, action, table, source}.
 
@@ -285,6 +290,7 @@ NEIGHBOUR_STATES = {
 }
 
 
+@parser(Specs.pod_neigh)
 def parse_ip_neigh(text, source):
     """Neighbours from `ip [-s [-s]] neigh show`: {ip, dev, lladdr, state, source} (pod shape).
 

@@ -26,12 +26,15 @@ noise. Other lines outside the grammar (stderr merged by sos or calicoctl) are s
 
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import ref, split_lines, to_int
 
 _FIELD = re.compile(r"^(Name|Type|Revision|Header|Size in memory|References|Number of entries"
                     r"|Members):\s*(.*?)\s*$")
 _INT_FIELDS = {"Revision": "revision", "Size in memory": "size_in_memory",
                "References": "references", "Number of entries": "entries"}
+
 _ERROR_MARKERS = ("Kernel and userspace incompatible", "Kernel support protocol versions")
 _IPSET_MESSAGE = re.compile(r"^ipset v\d+(?:\.\d+)*: \S")
 # An element: address, network, range, `ip,proto:port`, `net,iface`, MAC.
@@ -61,6 +64,7 @@ def _member(line):
     return tokens[0], "nomatch" in options
 
 
+@parser(Specs.ipset_list)
 def parse_ipset_list(text, source):
     """Parse `ipset list` (or `ipset --list`, `ipset list <name>`).
 

@@ -13,7 +13,10 @@ conflict; ``# Table `nat' is incompatible, ...``: nft-native rules sit in an ipt
 
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import (
+    as_text,
     expand_abbreviated,
     is_warning,
     new_chain,
@@ -31,6 +34,7 @@ _COUNTED_RULE = re.compile(r"^\[(\d+):(\d+)\]\s+(.*)$")
 _JUMPS = {"-j": False, "--jump": False, "-g": True, "--goto": True}
 
 
+@parser(Specs.iptables_legacy_save, Specs.iptables_nft_save, Specs.calicoctl_iptables)
 def parse_iptables_save(text, source):
     """Parse `iptables-save [-c]` output into tables, chains and rules.
 
@@ -125,6 +129,7 @@ _OPT_VALUES = {"--", "-f", "!f"}
 _GOTO_MARK = "[goto]"
 
 
+@parser(Specs.iptables_list)
 def parse_iptables_list(text, source, table="filter"):
     """Parse `iptables [-t T] -L -n [-v] [-x] [--line-numbers]` output for one table.
 
@@ -211,6 +216,7 @@ def _listed_rule(line, columns, source):
 _TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
+@parser(Specs.ip_tables_names)
 def parse_ip_tables_names(text, source):
     """`/proc/net/ip_tables_names` -> [{table, source}]: the legacy iptables tables the kernel has.
 
@@ -224,3 +230,20 @@ def parse_ip_tables_names(text, source):
         if _TABLE_NAME.match(name) and name not in {t["table"] for t in tables}:
             tables.append({"table": name, "source": ref(source, lineno)})
     return tables
+
+
+@parser(Specs.iptables_version)
+def parse_iptables_version(text, source):
+    """`iptables -V` -> the iptables `versions` item; its mode tells which backend `iptables` is.
+
+    >>> parse_iptables_version("iptables v1.8.9 (nf_tables)\\n", "iptables_-V")
+    [{'component': 'iptables', 'version': 'v1.8.9', 'detail': 'nf_tables', 'source': 'iptables_-V:1'}]
+    >>> parse_iptables_version("iptables v1.8.9 (legacy)\\n", "iptables_-V")[0]["detail"]
+    'legacy'
+    """
+    for lineno, line in enumerate(as_text(text).splitlines(), 1):
+        words = line.split()
+        if len(words) >= 2 and words[0].startswith("iptables") and words[1].startswith("v"):
+            detail = "nf_tables" if "nf_tables" in line else "legacy"
+            return [{"component": "iptables", "version": words[1], "detail": detail, "source": ref(source, lineno)}]
+    return []

@@ -20,6 +20,8 @@ back. Lines outside the grammar (stderr, shell prompts, `<snip>`) are skipped.
 
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import ref, split_lines, to_int
 
 # `v1.27.6`, `v1.29.3+k3s1`, `v1.28.3-eks-4f4795d`, `v1.9.0-alpha.1.487+550c3cab4fe267`; not the
@@ -45,6 +47,7 @@ _JSON_SERVER = re.compile(r'"serverVersion"\s*:\s*\{([^{}]*)\}')
 _JSON_GIT_VERSION = re.compile(r'"gitVersion"\s*:\s*"([^"]*)"')
 
 
+@parser(Specs.kubectl_version)
 def parse_kubectl_version(text, source):
     """The cluster's Kubernetes version from `kubectl version` output.
 
@@ -98,6 +101,7 @@ def parse_kubectl_version(text, source):
 _KUBELET_VERSION = re.compile(r"^\s*Kubernetes\s+(v\S+)\s*$")
 
 
+@parser(Specs.kubelet_version)
 def parse_kubelet_version(text, source):
     """`kubelet --version` prints `Kubernetes v1.27.6`: [{component: "kubelet", version, source}]."""
     lines, _cut = split_lines(text)
@@ -220,6 +224,7 @@ def pod_row(columns, tokens):
     return values
 
 
+@parser(Specs.kubectl_pods)
 def parse_kubectl_pods(text, source, node=None):
     """Calico pods from `kubectl get pods [-A|--all-namespaces] [-o wide]` or `kubectl get all`.
 
@@ -285,6 +290,7 @@ def _is_node_header(columns):
     return columns[:1] == ["NAME"] and {"STATUS", "VERSION"} <= set(columns)
 
 
+@parser(Specs.kubectl_nodes)
 def parse_kubectl_nodes(text, source, node=None):
     """kubelet versions from `kubectl get nodes [-o wide]` (the VERSION column).
 
@@ -337,6 +343,7 @@ def _is_crictl_ps_header(columns):
             and {"STATE", "NAME", "ATTEMPT", "POD ID"} <= set(columns))
 
 
+@parser(Specs.crictl_ps)
 def parse_crictl_ps(text, source, names=None):
     """Calico containers from `crictl ps [-a]`.
 
@@ -410,6 +417,7 @@ def _is_crictl_images_header(columns):
     return columns[:2] == ["IMAGE", "TAG"]
 
 
+@parser(Specs.crictl_images)
 def parse_crictl_images(text, source):
     """`crictl images` / `crictl img ls` (optionally `--digests`): the image store of the node.
 

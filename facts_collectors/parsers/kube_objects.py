@@ -28,6 +28,8 @@ is given. `of=` names what a listing without a table (No resources found) was a 
 
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import ref, split_lines
 from .kube import header, is_pod_header, pod_component, pod_row
 
@@ -46,6 +48,7 @@ def _kind_of(columns):
     return None
 
 
+@parser(Specs.kubectl_listings)
 def parse_kubectl_listing(text, source, namespace=None, of=None):
     """kube_objects items from one kubectl listing (see the module docstring)."""
     items, pods, lists = [], {}, {}

@@ -27,6 +27,7 @@ from functools import lru_cache
 from importlib import resources
 
 import yaml
+from calirules.facts_collectors.specs import Specs, parser
 
 from ._common import ref, split_lines
 
@@ -359,6 +360,7 @@ def component_from_path(source):
     return "calico-node"
 
 
+@parser(Specs.logs, Specs.ipset_list)
 def log_events_from_file(text, source, kind, component=None, seen=None):
     """Classify one log file; `kind` says how to read it:
 

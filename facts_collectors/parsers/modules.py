@@ -6,6 +6,8 @@ in `modules.builtin`), so a module missing here may still be compiled into the k
 
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import ref, split_lines, to_int
 
 _MODULE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -17,6 +19,7 @@ def _fact(name, source, lineno):
     return {"name": name, "state": "loaded", "source": ref(source, lineno)}
 
 
+@parser(Specs.proc_modules, paths=("sos_commands/kernel/lsmod",))
 def parse_lsmod(text, source):
     """`Module  Size  Used by` header, then `name size count [users,...]` (columns not aligned)."""
     modules = []
@@ -31,6 +34,7 @@ def parse_lsmod(text, source):
     return modules
 
 
+@parser(Specs.proc_modules)
 def parse_proc_modules(text, source):
     """`name size refcount deps state address [taints]`, e.g. `vxlan 53248 0 - Live 0x0`."""
     modules = []

@@ -12,6 +12,8 @@ Both dataplanes present at once means two programs fight over the node's packets
 
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import (
     is_warning,
     new_chain,
@@ -39,6 +41,7 @@ _STATEMENT_TARGETS = {"masquerade": "MASQUERADE", "snat": "SNAT", "dnat": "DNAT"
                       "redirect": "REDIRECT", "log": "LOG", "notrack": "NOTRACK"}
 
 
+@parser(Specs.nft_ruleset)
 def parse_nft_ruleset(text, source):
     """Parse `nft list ruleset` (with or without -a/-n).
 

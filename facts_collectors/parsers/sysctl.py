@@ -9,6 +9,8 @@ strings the kernel prints, multi-value entries with their tab separators.
 
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import as_text, ref, split_lines
 
 # The key grammar of the facts schema; anything else on a line is not a sysctl listing.
@@ -25,6 +27,7 @@ def dotted_key(procps_key):
     return procps_key.replace("/", ".")
 
 
+@parser(Specs.sysctl)
 def parse_sysctl_a(text, source):
     """Parse `sysctl -a` output: `key = value` lines; stderr noise (`sysctl: ...`) is skipped."""
     facts = []
@@ -43,6 +46,7 @@ def parse_sysctl_a(text, source):
     return facts
 
 
+@parser(Specs.proc_sys)
 def parse_proc_sys_file(relpath, text):
     """Parse one `/proc/sys` file; `relpath` is its path in the bundle, which names the key.
 

@@ -7,6 +7,8 @@ Each parser returns the node fields it found plus `sources` (field -> file:line)
 import re
 import shlex
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import ref, split_lines
 
 _ARCH = re.compile(r"^[A-Za-z0-9_]+$")
@@ -16,6 +18,7 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
 
 
+@parser(Specs.uname)
 def parse_uname_a(text, source):
     """`Linux <hostname> <release> <version, several words> <machine> [...] GNU/Linux`.
 
@@ -38,6 +41,7 @@ def parse_uname_a(text, source):
     return {}
 
 
+@parser(Specs.os_release)
 def parse_os_release(text, source):
     """`/etc/os-release`: {os: PRETTY_NAME (else NAME VERSION), sources}."""
     values, lines_of = {}, {}
@@ -58,6 +62,7 @@ def parse_os_release(text, source):
     return {}
 
 
+@parser(Specs.hostname)
 def parse_hostname(text, source):
     """The `hostname` command's output (or /etc/hostname): {hostname, sources}."""
     lines, _cut = split_lines(text)
