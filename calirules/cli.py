@@ -172,6 +172,18 @@ def sos_extras():
     click.echo(sos_extras_file(), nl=False)
 
 
+@main_group.command("evidence")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+def evidence(fmt):
+    """Every piece of evidence calirules reads: section, where each bundle kind keeps it, parsers."""
+    from calirules.facts_collectors import evidence_table
+    if fmt == "json":
+        import json
+        click.echo(json.dumps(evidence_table.rows(), indent=2))
+    else:
+        click.echo(evidence_table.markdown() if fmt == "markdown" else evidence_table.text(), nl=False)
+
+
 @main_group.group()
 def rules():
     """List, show, lint and test rule files."""

@@ -37,7 +37,7 @@ class Spec:
 
     def __init__(self, section, what, *, command=None, file=None, patterns=(), sos=None, extras=False, also=(),
                  node_diags=(), cluster_diags=None, in_netns=None, needs_module=None, timeout=10.0, live=True,
-                 collect_with=None):
+                 collect_with=None, presence_only=False):
         if (command is None) == (file is None) and not patterns:
             raise ValueError("a spec reads a command's output, a file, or files found by pattern")
         self.sections = (section,) if isinstance(section, str) else tuple(section)
@@ -53,6 +53,7 @@ class Spec:
         self.timeout = timeout
         self.live = live and bool(command or file)
         self._collect_with = collect_with
+        self.presence_only = presence_only  # only whether the file exists matters: no parser
         self.parsers = []  # (function, paths it is for or None for every path), by @parser
         self.name = None
 
@@ -199,7 +200,7 @@ class Specs:
 
     # --- the node
     hostname = Spec("node", "host name", command="hostname", sos="host", in_netns=False,
-                    also=("diagnostics/hostname",), node_diags=("hostname",))
+                    node_diags=("diagnostics/hostname", "hostname"))
     uname = Spec("node", "kernel release and node name", command="uname -a", sos="kernel", in_netns=False,
                  node_diags=("uname",))
     os_release = Spec("node", "operating system", file="/etc/os-release", also=("usr/lib/os-release",))
@@ -238,10 +239,13 @@ class Specs:
 
     # --- pods (inside each named pod network namespace; sos >= 4.3 layout)
     pod_address = Spec("pods", "a pod's interfaces", command="ip -d address show", live=False,
+                       collect_with="ip netns exec <pod netns> ip -d address show",
                        patterns=("sos_commands/networking/namespaces/*/ip_netns_exec_*_ip_-d_address_show",))
     pod_route = Spec("pods", "a pod's routes", command="ip route show table all", live=False,
+                     collect_with="ip netns exec <pod netns> ip route show table all",
                      patterns=("sos_commands/networking/namespaces/*/ip_netns_exec_*_ip_route_show_table_all",))
     pod_neigh = Spec("pods", "a pod's neighbour table", command="ip -s -s neigh show", live=False,
+                     collect_with="ip netns exec <pod netns> ip -s -s neigh show",
                      patterns=("sos_commands/networking/namespaces/*/ip_netns_exec_*_ip_-s_-s_neigh_show",))
 
     # --- netfilter
@@ -260,7 +264,8 @@ class Specs:
     # Which legacy iptables tables exist (the file is there only while ip_tables is loaded), and a
     # marker that proc/net was read at all: together they tell "legacy empty" from "not collected".
     ip_tables_names = Spec("legacy_tables", "legacy iptables tables the kernel has", file="/proc/net/ip_tables_names")
-    proc_net_dev = Spec("legacy_tables", "marker that /proc/net was collected", file="/proc/net/dev")
+    proc_net_dev = Spec("legacy_tables", "marker that /proc/net was collected", file="/proc/net/dev",
+                        presence_only=True)
     proc_modules = Spec("kernel_modules", "loaded kernel modules", file="/proc/modules", in_netns=False,
                         also=("sos_commands/kernel/lsmod",))
 
@@ -309,7 +314,7 @@ class Specs:
                 collect_with="kubectl logs -n <ns> <calico-node pod> -c calico-node; cat /var/log/calico/cni/cni.log; "
                              "journalctl -u kubelet")
     ipset_list = Spec("log_events", "ipsets (and the revision error ipset prints itself)", command="ipset list",
-                      extras=True, also=("ipsets",), needs_module="ip_set")
+                      extras=True, node_diags=("ipsets",), needs_module="ip_set")
 
 
 def all_specs():
@@ -322,9 +327,12 @@ def of_section(section):
 
 
 def section_collect_with(section):
-    """What an operator runs to collect a section: every spec's command that fills it, in order."""
+    """What an operator runs to collect a section: the command of every spec that fills it, in
+    order (formats only another tool writes, such as sos's `iptables -vnxL`, are not asked for)."""
     seen = []
     for spec in of_section(section):
+        if spec.command and not spec.live and not spec.patterns:
+            continue
         if spec.collect_with and spec.collect_with not in seen:
             seen.append(spec.collect_with)
     return "; ".join(seen)
