@@ -9,9 +9,9 @@ from calirules.facts_collectors import specs
 
 def rows():
     """One dict per spec, in declaration order."""
+    specs.load_parsers()
     out = []
     for spec in specs.all_specs():
-        specs.load_parsers()
         reads = spec.command_line or spec.file or ""
         if spec.patterns and not reads:
             reads = spec.collect_with
@@ -23,7 +23,8 @@ def rows():
                 spec.cluster_diags if spec.cluster_diags.startswith(specs.CLUSTER_SHARED)
                 else f"nodes/<node>/{spec.cluster_diags}"),
             "live": spec.live, "sos_extras": spec.extras,
-            "parsers": [f"{function.__module__.rsplit('.', 1)[1]}.{function.__name__}" for function, _p in spec.parsers],
+            # sorted: registration order depends on which module was imported first
+            "parsers": sorted(f"{function.__module__.rsplit('.', 1)[1]}.{function.__name__}" for function, _p in spec.parsers),
         })
     return out
 
