@@ -411,6 +411,7 @@ class BundleReader:
         units_path = self.first(Specs.systemctl_units)[0]
         units = self.parsed(Specs.systemctl_units)
         nm_status = self.parsed(Specs.nmcli_status) or {}
+        networkctl = self.parsed(Specs.networkctl_status) or []
         items = []
         for name, unit, order, config in (
                 ("NetworkManager", "NetworkManager.service", hostnet.networkmanager_order, Specs.networkmanager_config),
@@ -418,6 +419,8 @@ class BundleReader:
             paths = order(self.found(config))
             claims = config.parser_for("")([(self.source.display_path(p), self.source.read_text(p, 1024 * 1024))
                                             for p in paths])
+            observed = hostnet.networkd_observed(networkctl) if name == "systemd-networkd" else {}
+            claims = observed or claims  # networkd's own answer wins over what its files seem to say
             active, active_source = None, None
             if name == "NetworkManager" and "running" in nm_status:
                 active, active_source = nm_status["running"], nm_status["source"]
@@ -425,6 +428,8 @@ class BundleReader:
                 state = units.get(unit)
                 active = bool(state and state["active"] == "active" and state["sub"] == "running")
                 active_source = state["source"] if state else f"{units_path} (no {unit})"
+            elif observed:  # networkctl shows link states only where networkd runs
+                active, active_source = True, observed["source"]
             if not claims and not active:
                 continue  # neither configured nor running: nothing to say about it
             item = {"name": name, "active": active, "source": claims.get("source") or active_source}
@@ -434,7 +439,7 @@ class BundleReader:
                 item.update(manages_workloads="cali*" in claims["claims"], claims=claims["claims"],
                             config=claims["config"])
             items.append(item)
-        if items or units is not None:
+        if items or units is not None or networkctl:
             return items
         self.lack_section("network_managers", "host network manager state and configuration")
         return None

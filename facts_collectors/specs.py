@@ -300,6 +300,9 @@ class Specs:
                            command="systemctl list-units", sos="systemd", in_netns=False)
     nmcli_status = Spec("network_managers", "NetworkManager's own status", command="nmcli general status",
                         sos="networkmanager", in_netns=False, timeout=5.0)
+    # systemd-networkd's own answer, link by link: observed, where the .network files only let us infer
+    networkctl_status = Spec("network_managers", "systemd-networkd's state of every link", command="networkctl status -a",
+                             sos="networking", in_netns=False, timeout=5.0)
     networkmanager_config = Spec("network_managers", "NetworkManager configuration",
                                  patterns=("etc/NetworkManager/NetworkManager.conf", "etc/NetworkManager/conf.d/*.conf",
                                            "run/NetworkManager/conf.d/*.conf", "usr/lib/NetworkManager/conf.d/*.conf"),

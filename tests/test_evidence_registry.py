@@ -12,9 +12,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_docs_table_is_generated_from_the_registry():
     doc = (REPO / "docs/evidence.md").read_text(encoding="utf-8")
-    table = doc[doc.index("| evidence |"):]
-    assert table == evidence_table.markdown(), "docs/evidence.md is stale: regenerate its table with " \
-                                               "`calirules evidence --format markdown`"
+    assert doc == evidence_table.DOC_HEADER + evidence_table.markdown(), \
+        "docs/evidence.md is stale: run `python -m calirules.facts_collectors.evidence_table .`"
 
 
 def test_engine_missing_hints_are_the_registrys():
@@ -22,7 +21,8 @@ def test_engine_missing_hints_are_the_registrys():
     filled = {section for spec in specs.all_specs() for section in spec.sections}
     for section in filled:
         assert section in sections, f"engine/data/sections.yaml lacks {section}"
-        assert sections[section]["collect_with"] == specs.section_collect_with(section), section
+        assert sections[section]["collect_with"] == specs.section_collect_with(section), \
+            f"{section}: engine/data/sections.yaml is stale: run `python -m calirules.facts_collectors.evidence_table .`"
 
 
 def test_every_spec_is_named_after_its_attribute_and_parsed():

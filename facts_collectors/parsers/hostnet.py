@@ -323,3 +323,97 @@ def networkd_claims(files):
         config = f"no .network file matches cali* ({len(parsed)} read)"
         source = f"{parsed[0][0]} (no match for cali*)"
     return {"claims": claims, "config": config, "source": source}
+
+
+_NETWORKCTL_LINK = re.compile(r"^\S*\s*(\d+): (\S+)\s*$")  # "● 5: cali1a2b3c4d5e6" (the bullet is absent in some builds)
+_NETWORKCTL_FIELD = re.compile(r"^\s+([A-Za-z][A-Za-z0-9 ()/-]*?): (.*?)\s*$")
+_NETWORKCTL_STATE = re.compile(r"^(\S+) \(([^)]+)\)$")
+
+
+@parser(Specs.networkctl_status)
+def parse_networkctl_status(text, source=None):
+    """`networkctl status -a` (sos networking plugin) -> systemd-networkd's own view of each link.
+
+    One dict per link: `name`, `index`, `operational` and `setup` from `State: <operational>
+    (<setup>)`, `network_file` (None for `n/a`) and `source` (the link's header line); `state_source`
+    is the State line. `setup` is networkd's verdict: `configured`/`configuring`/`failed` (it
+    manages the link), `unmanaged`, `pending` (waiting for udev), `linger`. Without a running
+    networkd the command prints only an error: no links.
+
+    Sample input (systemd 252, a catch-all `Name=*` file and Calico's `Name=cali*` /
+    `Unmanaged=yes` file ahead of it; fields cut):
+
+        ● 4: pod1eth0
+                          Network File: /run/systemd/network/50-all.network
+                                 State: carrier (configured)
+        ● 5: cali1a2b3c4d5e6
+                          Network File: n/a
+                                 State: carrier (unmanaged)
+
+    >>> text = (
+    ...     "● 4: pod1eth0\\n                  Network File: /run/systemd/network/50-all.network\\n"
+    ...     "                         State: carrier (configured)\\n\\n"
+    ...     "● 5: cali1a2b3c4d5e6\\n                  Network File: n/a\\n"
+    ...     "                         State: carrier (unmanaged)\\n")
+    >>> [(l["name"], l["setup"], l["network_file"], l["state_source"]) for l in parse_networkctl_status(text, "st")]
+    [('pod1eth0', 'configured', '/run/systemd/network/50-all.network', 'st:3'), ('cali1a2b3c4d5e6', 'unmanaged', None, 'st:7')]
+    """
+    links, link = [], None
+    lines, _cut = split_lines(text)  # a cut State line is not read: that link's setup stays unknown
+    for lineno, line in lines:
+        header = _NETWORKCTL_LINK.match(line)
+        if header and not line[:1].isspace():
+            link = {"name": header.group(2), "index": int(header.group(1)), "operational": None, "setup": None,
+                    "network_file": None, "source": ref(source, lineno)}
+            links.append(link)
+            continue
+        field = _NETWORKCTL_FIELD.match(line) if link is not None else None
+        if not field:
+            continue
+        key, value = field.groups()
+        if key == "State":
+            state = _NETWORKCTL_STATE.match(value)
+            if state:
+                link["operational"], link["setup"] = state.groups()
+                link["state_source"] = ref(source, lineno)
+        elif key == "Network File":
+            link["network_file"] = None if value == "n/a" else value
+    return links
+
+
+# networkd's setup states of a link it manages (networkctl(1): pending and unmanaged are not).
+NETWORKD_MANAGING = ("configuring", "configured", "failed", "linger")
+
+
+def networkd_observed(links):
+    """networkd's own verdict on Calico's devices, from parse_networkctl_status: {claims, config,
+    source} like networkd_claims, but observed; {} when no Calico device's setup state is shown
+    (then only the .network files can tell). A cali* link networkd manages is named with the
+    file it applied; when all are unmanaged, that is the answer, whatever a file seems to say.
+
+    >>> links = [{"name": "cali1a2b3c4d5e6", "setup": "configured", "network_file": "/run/systemd/network/50-all.network",
+    ...           "state_source": "st:3"}, {"name": "eth0", "setup": "configured", "network_file": None, "state_source": "st:9"}]
+    >>> networkd_observed(links)["claims"], networkd_observed(links)["config"]
+    (['cali*'], 'networkctl: cali1a2b3c4d5e6 is configured by /run/systemd/network/50-all.network (1 of 1 cali* links managed)')
+    >>> networkd_observed([dict(links[0], setup="unmanaged", network_file=None)])["claims"]
+    []
+    """
+    claims, deciding = [], {}
+    for _probe, label, *_kinds in CALICO_DEVICES:
+        shown = [link for link in links if link.get("setup") and link.get("setup") != "pending"
+                 and (link["name"].startswith("cali") if label == "cali*" else link["name"] == label)]
+        if not shown:
+            continue
+        managed = [link for link in shown if link["setup"] in NETWORKD_MANAGING]
+        if managed:
+            claims.append(label)
+            first = managed[0]
+            by = f" by {first['network_file']}" if first.get("network_file") else ""
+            deciding[label] = (f"networkctl: {first['name']} is {first['setup']}{by} "
+                               f"({len(managed)} of {len(shown)} {label} links managed)", first["state_source"])
+        else:
+            deciding[label] = (f"networkctl: every {label} link is unmanaged ({len(shown)} shown)", shown[0]["state_source"])
+    if "cali*" not in deciding:
+        return {}
+    config, source = deciding["cali*"]
+    return {"claims": claims, "config": config, "source": source}
