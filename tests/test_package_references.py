@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 # Rooms of the project that are not part of the repository: the design card and the reference
 # notes kept beside it (never installed, never in a clean clone).
 PROJECT_ROOMS_BESIDE_THE_REPO = {"design.md", "reference"}
+# What a working copy may hold beside the project's own rooms (git, virtualenvs, build output).
+LOCAL_ARTIFACTS = {".git", ".venv", "build", "dist", "__pycache__", ".pytest_cache"}
 # Extensions of documents: the package ships none, so a bare `writing-rules.md` is a reference
 # to a file the user does not have wherever it is.
 DOCUMENT_EXTENSIONS = (".md", ".rst")
@@ -95,7 +97,7 @@ def _source_rooms():
     package_dir = {src: package.replace(".", "/") for package, src in _pyproject()["package-dir"].items()
                    if "." not in src and "/" not in src}
     for entry in REPO.iterdir():
-        if entry.name not in (".git", "__pycache__") and not entry.name.endswith(".egg-info"):
+        if entry.name not in LOCAL_ARTIFACTS and not entry.name.endswith(".egg-info"):
             rooms[entry.name] = package_dir.get(entry.name)
     for name in PROJECT_ROOMS_BESIDE_THE_REPO:
         rooms.setdefault(name, None)
