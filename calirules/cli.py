@@ -1,6 +1,6 @@
 """The `calirules` command line: thin click commands over the pipeline.
 
-Exit status (design.md contract): 0 no cause found, 1 at least one cause found (confidence >=
+Exit status (a contract scripts rely on): 0 no cause found, 1 at least one cause found (confidence >=
 0.5), 2 bad usage or unreadable/invalid input. Input errors are one line on stderr, never a
 traceback; set CALIRULES_DEBUG=1 to see one for internal errors.
 """
@@ -220,7 +220,7 @@ def rules_show(rule_id, rules_dirs):
 
 @rules.command("facts")
 def rules_facts():
-    """The fact types rules can match, with their fields (Markdown, as in docs/writing-rules.md)."""
+    """The fact types rules can match, with their fields (a Markdown table)."""
     from calirules.engine.facts import FACT_TYPES
     click.echo("| fact | fields | needs section | meaning |")
     click.echo("|---|---|---|---|")

@@ -48,7 +48,21 @@ _FALSE = {"0", "no", "false", "off", "n", "f"}
 
 
 def parse_ini(text, source=None):
-    """INI text -> [{section, key, op ('=', '+=', '-='), value, lineno}]; other lines skipped."""
+    r"""INI text -> [{section, key, op ('=', '+=', '-='), value, lineno}]; other lines skipped.
+
+    `/etc/NetworkManager/conf.d/rke2-canal.conf` as RKE2's documentation gives it:
+
+    >>> text = '''\
+    ... [keyfile]
+    ... unmanaged-devices=interface-name:cali*;interface-name:flannel*
+    ... '''
+    >>> parse_ini(text)
+    [{'section': 'keyfile',
+      'key': 'unmanaged-devices',
+      'op': '=',
+      'value': 'interface-name:cali*;interface-name:flannel*',
+      'lineno': 2}]
+    """
     entries, section = [], None
     lines, _cut = split_lines(as_text(text))
     for lineno, line in lines:
@@ -68,8 +82,22 @@ def parse_ini(text, source=None):
 
 @parser(Specs.systemctl_units)
 def parse_systemctl_units(text, source=None):
-    """`systemctl list-units` -> {unit: {load, active, sub, source}} (the `●` failed marker and
-    the header/footer lines are skipped)."""
+    r"""`systemctl list-units` -> {unit: {load, active, sub, source}} (the `●` failed marker and
+    the header/footer lines are skipped).
+
+    `systemctl list-units` on RHEL 7 (a cut; `●` marks a failed unit):
+
+    >>> text = '''\
+    ... ● NetworkManager-wait-online.service                                          loaded failed failed    Network Manager Wait Online
+    ...   NetworkManager.service                                                      loaded active running   Network Manager
+    ... '''
+    >>> units = parse_systemctl_units(text, "sos_commands/systemd/systemctl_list-units")
+    >>> {name: (unit["active"], unit["sub"], unit["source"]) for name, unit in units.items()}
+    {'NetworkManager-wait-online.service': ('failed',
+                                            'failed',
+                                            'sos_commands/systemd/systemctl_list-units:1'),
+     'NetworkManager.service': ('active', 'running', 'sos_commands/systemd/systemctl_list-units:2')}
+    """
     units = {}
     lines, _cut = split_lines(as_text(text))
     for lineno, line in lines:
@@ -83,7 +111,19 @@ def parse_systemctl_units(text, source=None):
 
 @parser(Specs.nmcli_status)
 def parse_nmcli_general_status(text, source=None):
-    """`nmcli general status` -> {running: bool, state, source} or {} when unreadable."""
+    r"""`nmcli general status` -> {running: bool, state, source} or {} when unreadable.
+
+    >>> text = '''\
+    ... STATE      CONNECTIVITY  WIFI-HW  WIFI     WWAN-HW  WWAN
+    ... connected  full          enabled  enabled  enabled  enabled
+    ... '''
+    >>> parse_nmcli_general_status(text, "sos_commands/networkmanager/nmcli_general_status")
+    {'running': True,
+     'state': 'connected',
+     'source': 'sos_commands/networkmanager/nmcli_general_status:2'}
+    >>> parse_nmcli_general_status("Error: NetworkManager is not running.\n", "nmcli_general_status")
+    {'running': False, 'source': 'nmcli_general_status:1'}
+    """
     lines, cut = split_lines(as_text(text))
     if cut is not None:
         lines.append(cut)
@@ -131,7 +171,14 @@ def _nm_spec_matches(spec, device):
 
 def nm_spec_list_matches(value, device):
     """NetworkManager device-list semantics: any positive spec matches and no `except:` does;
-    a list of only `except:` specs behaves as if `*` were in it."""
+    a list of only `except:` specs behaves as if `*` were in it.
+
+    `unmanaged-devices` of RKE2's `rke2-canal.conf` against Calico's veths and its IPIP tunnel:
+
+    >>> spec = "interface-name:cali*;interface-name:flannel*"
+    >>> [(device[0], nm_spec_list_matches(spec, device)) for device in CALICO_DEVICES[:2]]
+    [('cali0123456789a', True), ('tunl0', False)]
+    """
     specs = _nm_specs(value)
     negatives = [s[len("except:"):] for s in specs if s.startswith("except:")]
     positives = [s for s in specs if not s.startswith("except:")]
@@ -143,7 +190,14 @@ def nm_spec_list_matches(value, device):
 
 
 def networkmanager_order(paths):
-    """Config file paths in the order NetworkManager reads them (later wins); shadowed dropped."""
+    """Config file paths in the order NetworkManager reads them (later wins); shadowed dropped.
+
+    >>> networkmanager_order(["etc/NetworkManager/conf.d/calico.conf", "etc/NetworkManager/NetworkManager.conf",
+    ...                       "usr/lib/NetworkManager/conf.d/00-server.conf", "usr/lib/NetworkManager/conf.d/calico.conf"])
+    ['usr/lib/NetworkManager/conf.d/00-server.conf',
+     'etc/NetworkManager/NetworkManager.conf',
+     'etc/NetworkManager/conf.d/calico.conf']
+    """
     main = [p for p in paths if p.endswith("NetworkManager/NetworkManager.conf")]
     snippets = {}
     for priority, marker in ((0, "usr/lib/NetworkManager/conf.d/"), (1, "run/NetworkManager/conf.d/"),
@@ -162,8 +216,21 @@ def networkmanager_order(paths):
 
 @parser(Specs.networkmanager_config)
 def networkmanager_claims(files):
-    """[(path, text)] in read order -> {claims: [labels], config, source} (claims: Calico
-    devices NetworkManager would manage); {} when no file could be read."""
+    r"""[(path, text)] in read order -> {claims: [labels], config, source} (claims: Calico
+    devices NetworkManager would manage); {} when no file could be read.
+
+    With RKE2's `rke2-canal.conf`, NetworkManager leaves `cali*` alone but would manage Calico's
+    tunnels:
+
+    >>> text = '''\
+    ... [keyfile]
+    ... unmanaged-devices=interface-name:cali*;interface-name:flannel*
+    ... '''
+    >>> networkmanager_claims([("etc/NetworkManager/conf.d/rke2-canal.conf", text)])
+    {'claims': ['tunl0', 'vxlan.calico', 'wireguard.cali'],
+     'config': '[keyfile] unmanaged-devices=interface-name:cali*;interface-name:flannel*',
+     'source': 'etc/NetworkManager/conf.d/rke2-canal.conf:2'}
+    """
     unmanaged, unmanaged_source = None, None
     device_sections = []  # (match-device, managed, source) in order
     read = False
@@ -218,7 +285,12 @@ _NETWORKD_DIRS = ("usr/lib/systemd/network/", "lib/systemd/network/", "run/syste
 
 
 def networkd_order(paths):
-    """`.network` paths that take effect, in networkd's order (by file name; etc > run > lib)."""
+    """`.network` paths that take effect, in networkd's order (by file name; etc > run > lib).
+
+    >>> networkd_order(["usr/lib/systemd/network/zz-default.network", "etc/systemd/network/zz-default.network",
+    ...                 "usr/lib/systemd/network/calico.network", "etc/systemd/network/README"])
+    ['usr/lib/systemd/network/calico.network', 'etc/systemd/network/zz-default.network']
+    """
     chosen = {}
     for path in paths:
         for rank, directory in enumerate(_NETWORKD_DIRS):
@@ -268,7 +340,26 @@ _EVALUATED = {"Name", "Type", "Kind", "Driver"}
 
 
 def networkd_file(text, path):
-    """One `.network` file -> {match: {key: [values]}, match_lines, unmanaged, source, masked}."""
+    r"""One `.network` file -> {match: {key: [values]}, match_lines, unmanaged, source, masked}.
+
+    Flatcar's `calico.network`:
+
+    >>> text = '''\
+    ... # Exclude calico ipip tunnel devices from DHCP by default
+    ...
+    ... [Match]
+    ... Name=cali*
+    ...
+    ... [Link]
+    ... Unmanaged=yes
+    ... '''
+    >>> networkd_file(text, "usr/lib/systemd/network/calico.network")
+    {'masked': False,
+     'match': {'Name': ['cali*']},
+     'unmanaged': True,
+     'source': 'usr/lib/systemd/network/calico.network:4',
+     'unmanaged_source': 'usr/lib/systemd/network/calico.network:7'}
+    """
     if not as_text(text).strip():
         return {"masked": True, "match": {}, "unmanaged": None, "source": ref(path, 1)}
     match, unmanaged, first_line, unmanaged_line = {}, None, None, None
@@ -300,7 +391,27 @@ def _networkd_matches(parsed, device):
 
 @parser(Specs.networkd_config)
 def networkd_claims(files):
-    """[(path, text)] in networkd's order -> {claims, config, source}; {} when none was read."""
+    r"""[(path, text)] in networkd's order -> {claims, config, source}; {} when none was read.
+
+    Flatcar's initrd `zz-default.network` matches every device but the loopback, cali* veths too:
+
+    >>> text = '''\
+    ... [Match]
+    ... Name=*
+    ... Type=!loopback
+    ...
+    ... [Network]
+    ... DHCP=yes
+    ...
+    ... [DHCP]
+    ... UseMTU=true
+    ... UseDomains=true
+    ... '''
+    >>> networkd_claims([("usr/lib/systemd/network/zz-default.network", text)])
+    {'claims': ['cali*', 'tunl0', 'vxlan.calico', 'wireguard.cali'],
+     'config': 'zz-default.network: [Match] Name=* Type=!loopback without [Link] Unmanaged=yes',
+     'source': 'usr/lib/systemd/network/zz-default.network:2'}
+    """
     parsed = [(path, networkd_file(text, path)) for path, text in files if text is not None]
     if not parsed:
         return {}

@@ -21,7 +21,21 @@ def _fact(name, source, lineno):
 
 @parser(Specs.proc_modules, paths=("sos_commands/kernel/lsmod",))
 def parse_lsmod(text, source):
-    """`Module  Size  Used by` header, then `name size count [users,...]` (columns not aligned)."""
+    r"""`Module  Size  Used by` header, then `name size count [users,...]` (columns not aligned).
+
+    `lsmod` (columns stop lining up after a long name):
+
+    >>> text = '''\
+    ... Module                  Size  Used by
+    ... xt_CHECKSUM            12549  1
+    ... ipt_MASQUERADE         12678  3
+    ... nf_nat_masquerade_ipv4    13412  1 ipt_MASQUERADE
+    ... '''
+    >>> [(module["name"], module["source"]) for module in parse_lsmod(text, "sos_commands/kernel/lsmod")]
+    [('xt_CHECKSUM', 'sos_commands/kernel/lsmod:2'),
+     ('ipt_MASQUERADE', 'sos_commands/kernel/lsmod:3'),
+     ('nf_nat_masquerade_ipv4', 'sos_commands/kernel/lsmod:4')]
+    """
     modules = []
     lines, _cut = split_lines(text)
     for lineno, line in lines:
@@ -36,7 +50,17 @@ def parse_lsmod(text, source):
 
 @parser(Specs.proc_modules)
 def parse_proc_modules(text, source):
-    """`name size refcount deps state address [taints]`, e.g. `vxlan 53248 0 - Live 0x0`."""
+    r"""`name size refcount deps state address [taints]`, e.g. `vxlan 53248 0 - Live 0x0`.
+
+    On a kernel without loadable modules the file is missing; what a collector keeps then is the
+    error, which holds no module:
+
+    >>> text = '''\
+    ... cat: /proc/modules: No such file or directory
+    ... '''
+    >>> parse_proc_modules(text, "proc/modules")
+    []
+    """
     modules = []
     lines, _cut = split_lines(text)
     for lineno, line in lines:
