@@ -55,35 +55,3 @@ def text():
                 lines.append(f"{'':24} {label + ':':14} {', '.join(value)}")
     return "\n".join(lines) + "\n"
 
-
-DOC_HEADER = """# Evidence calirules reads
-
-Generated from the evidence registry (`Specs` in facts_collectors/specs.py) by
-`python -m calirules.facts_collectors.evidence_table .` (also `calirules evidence --format markdown`);
-a test fails when it is stale. How to add a row: [adding-evidence.md](adding-evidence.md).
-
-"""
-
-
-def regenerate(repo):
-    """Rewrite what is generated from the registry in a source checkout: docs/evidence.md and the
-    `collect_with` of every registry-filled section in engine/data/sections.yaml (other lines kept)."""
-    import re
-    from pathlib import Path
-
-    repo = Path(repo)
-    (repo / "docs" / "evidence.md").write_text(DOC_HEADER + markdown(), encoding="utf-8")
-    path = repo / "engine" / "data" / "sections.yaml"
-    text = path.read_text(encoding="utf-8")
-    for section in dict.fromkeys(s for spec in specs.all_specs() for s in spec.sections):
-        derived = specs.section_collect_with(section).replace('"', '\\"')
-        pattern = re.compile(rf'(?m)^({re.escape(section)}:\n  what: .*\n  collect_with: ).*$')
-        if not pattern.search(text):
-            raise SystemExit(f"{path}: add a `{section}:` entry (what: ..., collect_with: ...) first")
-        text = pattern.sub(lambda m: f'{m.group(1)}"{derived}"', text)
-    path.write_text(text, encoding="utf-8")
-
-
-if __name__ == "__main__":
-    import sys
-    regenerate(sys.argv[1] if len(sys.argv) > 1 else ".")

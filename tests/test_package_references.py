@@ -51,8 +51,6 @@ KNOWN_OFFENDERS = {
     ("engine/rulebook.py", "docs/writing-rules.md"),
     ("engine/rulebook.py", "reference/causes.yaml"),
     ("engine/rulebook.py", "calirules/report.py"),
-    # collection (the lead)
-    ("facts_collectors/cluster_diags.py", "reference/bundle-layouts.md"),
 }
 
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+")
