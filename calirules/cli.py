@@ -1,6 +1,6 @@
 """The `calirules` command line: thin click commands over the pipeline.
 
-Exit status (design.md contract): 0 no cause found, 1 at least one cause found (confidence >=
+Exit status (a contract scripts rely on): 0 no cause found, 1 at least one cause found (confidence >=
 0.5), 2 bad usage or unreadable/invalid input. Input errors are one line on stderr, never a
 traceback; set CALIRULES_DEBUG=1 to see one for internal errors.
 """
@@ -172,6 +172,18 @@ def sos_extras():
     click.echo(sos_extras_file(), nl=False)
 
 
+@main_group.command("evidence")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+def evidence(fmt):
+    """Every piece of evidence calirules reads: section, where each bundle kind keeps it, parsers."""
+    from calirules.facts_collectors import evidence_table
+    if fmt == "json":
+        import json
+        click.echo(json.dumps(evidence_table.rows(), indent=2))
+    else:
+        click.echo(evidence_table.markdown() if fmt == "markdown" else evidence_table.text(), nl=False)
+
+
 @main_group.group()
 def rules():
     """List, show, lint and test rule files."""
@@ -208,7 +220,7 @@ def rules_show(rule_id, rules_dirs):
 
 @rules.command("facts")
 def rules_facts():
-    """The fact types rules can match, with their fields (Markdown, as in docs/writing-rules.md)."""
+    """The fact types rules can match, with their fields (a Markdown table)."""
     from calirules.engine.facts import FACT_TYPES
     click.echo("| fact | fields | needs section | meaning |")
     click.echo("|---|---|---|---|")
