@@ -196,7 +196,7 @@ def rule_files(paths):
         else:
             raise InputError("no such rule file or directory", path)
         for file in found:
-            if file.resolve() not in seen:  # `rules test rules/x.yaml` names a shipped file again
+            if file.resolve() not in seen:  # `rules test` given a shipped rule file names it again
                 seen.add(file.resolve())
                 files.append(file)
     return files

@@ -50,13 +50,13 @@ def is_test_file(path):
 
 
 def test_file_for(rule_path):
-    """The companion test file of a rule file: rules/x.yaml -> rules/x.test.yaml."""
+    """The companion test file of a rule file: x.yaml -> x.test.yaml, in the same directory."""
     path = Path(rule_path)
     return path.with_name(f"{path.stem}.test{path.suffix}")
 
 
 def rule_file_for(test_path):
-    """The rule file a test file tests: rules/x.test.yaml -> rules/x.yaml."""
+    """The rule file a test file tests: x.test.yaml -> x.yaml, in the same directory."""
     path = Path(test_path)
     return path.with_name(path.name.replace(".test.", ".", 1))
 

@@ -43,8 +43,10 @@ class UnknownRawKey(LookupError):
 
 
 def known_keys():
-    """What a `raw:` key may name: every spec's command line, or its file as /path."""
-    return sorted(" ".join(spec.command) if spec.command else spec.name for spec in specs.SPECS.values())
+    """What a `raw:` key may name: the command line or the file (/path) of every spec that one
+    bundle path holds (not those found by pattern, like logs)."""
+    return sorted({spec.command_line or spec.file for spec in specs.all_specs()
+                   if (spec.command or spec.file) and not spec.patterns and spec.paths})
 
 
 def sections_from_raw(raw):
@@ -53,7 +55,7 @@ def sections_from_raw(raw):
     contents, names = {}, {}
     for key, output in raw.items():
         spec = specs.find_spec(key)
-        if spec is None:
+        if spec is None or not spec.paths:
             raise UnknownRawKey(key)
         path = spec.paths[0]  # where a live collection writes it
         contents[path] = output.encode("utf-8")
