@@ -54,10 +54,12 @@ ORIGINS = {
     ("iptables-backend-mismatch.test.yaml", "iptables-backend-mismatch-inferred",
      "fires on the plain sosreport of the guide's node (Calico in legacy, Docker's FORWARD DROP in nft)"): {
         "nft -a list ruleset": lambda: fixture(GUIDE + "nft_-a_list_ruleset"),
+        "iptables -vnxL": lambda: fixture(GUIDE + "iptables_-vnxL"),
         "/proc/net/ip_tables_names": lambda: fixture(GUIDE + "ip_tables_names")},
     ("iptables-backend-mismatch.test.yaml", "iptables-backend-mismatch-inferred",
      "counts less when a same-node ping was observed working (red herring)"): {
         "nft -a list ruleset": lambda: fixture(GUIDE + "nft_-a_list_ruleset"),
+        "iptables -vnxL": lambda: fixture(GUIDE + "iptables_-vnxL"),
         "/proc/net/ip_tables_names": lambda: fixture(GUIDE + "ip_tables_names")},
     ("policy-routing-override.test.yaml", "policy-routing-override",
      "fires on the netns lab node's rule 100 (from a pool block, lookup 200: a default route, no cali* route)"): {
