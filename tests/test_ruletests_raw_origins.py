@@ -42,6 +42,12 @@ NETNS_LAB = "netns-lab/"
 
 # (test file, rule, test name) -> {raw key: its origin}
 ORIGINS = {
+    ("network-manager-interference.test.yaml", "networkd-claims-workloads",
+     "fires when networkctl shows systemd-networkd configuring the cali* veths"): {
+        "networkctl status -a": lambda: fixture("networkd/networkctl_status_-a.configured")},
+    ("network-manager-interference.test.yaml", "networkd-claims-workloads",
+     "quiet when networkctl shows the cali* veths unmanaged"): {
+        "networkctl status -a": lambda: fixture("networkd/networkctl_status_-a.unmanaged")},
     ("ip-forwarding-disabled.test.yaml", "ip-forwarding-disabled-global",
      "fires on the sysctl -a of the ip-forwarding-disabled fault lab"): {
         "sysctl -a": lambda: sysctl_a_lines("ip-forwarding-disabled.yaml", "net.ipv4.", "forward")},
