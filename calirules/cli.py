@@ -1,6 +1,6 @@
 """The `calirules` command line: thin click commands over the pipeline.
 
-Exit status (design.md contract): 0 no cause found, 1 at least one cause found (confidence >=
+Exit status (a contract scripts rely on): 0 no cause found, 1 at least one cause found (confidence >=
 0.5), 2 bad usage or unreadable/invalid input. Input errors are one line on stderr, never a
 traceback; set CALIRULES_DEBUG=1 to see one for internal errors.
 """
@@ -172,6 +172,18 @@ def sos_extras():
     click.echo(sos_extras_file(), nl=False)
 
 
+@main_group.command("evidence")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+def evidence(fmt):
+    """Every piece of evidence calirules reads: section, where each bundle kind keeps it, parsers."""
+    from calirules.facts_collectors import evidence_table
+    if fmt == "json":
+        import json
+        click.echo(json.dumps(evidence_table.rows(), indent=2))
+    else:
+        click.echo(evidence_table.markdown() if fmt == "markdown" else evidence_table.text(), nl=False)
+
+
 @main_group.group()
 def rules():
     """List, show, lint and test rule files."""
@@ -208,7 +220,7 @@ def rules_show(rule_id, rules_dirs):
 
 @rules.command("facts")
 def rules_facts():
-    """The fact types rules can match, with their fields (Markdown, as in docs/writing-rules.md)."""
+    """The fact types rules can match, with their fields (a Markdown table)."""
     from calirules.engine.combiners import FACT_INPUTS
     from calirules.engine.vocabulary import FACT_TYPES
     click.echo("| fact | fields | needs section | meaning |")
@@ -236,7 +248,7 @@ def rules_lint(paths):
 @rules.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 def rules_test(paths):
-    """Run the inline tests of the shipped rules, or of the rule files/directories given."""
+    """Run the tests (inline, and in x.test.yaml beside x.yaml) of the shipped rules, or of the rule files/directories given."""
     from calirules.authoring.ruletests import run_rule_tests
     from calirules.engine.rulebook import load_rulebook
     book = load_rulebook(paths)
@@ -247,8 +259,7 @@ def rules_test(paths):
     results = run_rule_tests(book, only)
     failed = [r for r in results if not r.passed]
     for result in failed:
-        click.echo(f"FAIL {result.rule.id}: {result.test['name']} (expected {result.test['expect']}, "
-                   f"{result.detail})", err=True)
+        click.echo(f"FAIL {result.describe()}", err=True)
     click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     sys.exit(EXIT_FOUND if failed else EXIT_OK)
 

@@ -16,7 +16,7 @@ import yaml
 from calirules.base import yamlio
 from calirules.base.errors import InputError
 from calirules.base.schemas import Schema
-from calirules.engine import versions
+from calirules.engine import testfiles, versions
 from calirules.engine.combiners import FACT_INPUTS
 from calirules.engine.vocabulary import FACT_TYPES
 
@@ -184,27 +184,43 @@ def package_templates_dir():
 
 
 def rule_files(paths):
-    files = []
+    """The rule files of `paths` (files and directories), each once. Test files are not rule
+    files: a directory's are skipped, and a test file named on its own stands for its rule file."""
+    files, seen = [], set()
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
+            found = sorted(p for p in path.iterdir()
+                           if p.suffix in (".yaml", ".yml") and p.is_file() and not testfiles.is_test_file(p))
         elif path.is_file():
-            files.append(path)
+            found = [testfiles.rule_file_for(path) if testfiles.is_test_file(path) else path]
         else:
             raise InputError("no such rule file or directory", path)
+        for file in found:
+            if file.resolve() not in seen:  # `rules test` given a shipped rule file names it again
+                seen.add(file.resolve())
+                files.append(file)
     return files
 
 
 def load_rulebook(extra_dirs=(), include_package=True, with_tests=True):
     """Load the shipped rules plus any --rules-dir; extra dirs may carry their own templates.
 
-    `with_tests=False` (diagnose) skips the inline tests, over half of the shipped rule text:
-    parsing them is most of the cost of loading rules, and only `rules test` runs them."""
+    `with_tests=False` (diagnose) skips the tests: inline ones are blanked before parsing (they are
+    much of the shipped rule text) and test files (`x.test.yaml` beside `x.yaml`) are never opened.
+    """
     paths = ([package_rules_dir()] if include_package else []) + [Path(d) for d in extra_dirs]
     rules = []
     for path in rule_files(paths):
-        rules.extend(load_rule_file(path, with_tests))
+        file_rules = load_rule_file(path, with_tests)
+        if with_tests:
+            testfiles.attach_test_file(path, file_rules)
+        rules.extend(file_rules)
+    if with_tests:
+        for directory in (p for p in paths if p.is_dir()):
+            for orphan in testfiles.orphan_test_files(directory):
+                raise InputError(f"test file without a rule file: {testfiles.rule_file_for(orphan).name} "
+                                 "is not next to it", orphan, 1)
     template_dirs = []
     for path in paths:
         base = path if path.is_dir() else path.parent
@@ -234,13 +250,14 @@ def load_rule_file(path, with_tests=True):
     (RULE_SCHEMA if with_tests else RULE_SCHEMA_WITHOUT_TESTS).validate(doc, text, path)
     specs = []
     for index, raw in enumerate(doc["rules"]):
+        raw["tests"] = testfiles.inline_tests(raw.get("tests") or [], path, text, index)
         spec = RuleSpec(path=Path(path), index=index, text=text, **{k: v for k, v in raw.items()})
         spec.symptoms = tuple(spec.symptoms)
         specs.append(spec)
     return specs
 
 
-_TESTS_KEY = re.compile(r"^(\s*)tests:\s*$")
+_TESTS_KEY = re.compile(r"^(\s*)tests:\s*(?:#.*)?$")
 
 
 def _blank_tests(text):

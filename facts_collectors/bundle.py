@@ -1,9 +1,12 @@
-"""A bundle's files -> a facts dump (the "combiner" step of collection).
+"""A bundle's files -> a facts dump (the assembly step of collection; the engine's combiners come later).
 
 Works on any EvidenceSource: a sosreport (directory or archive), a calicoctl node diags bundle,
-or the raw directory a live collection wrote. Each section is read from the first candidate path
-in specs.py that exists; what is absent is recorded in `collection.missing` with the command
-that would collect it, never guessed.
+or the raw directory a live collection wrote. Each piece of evidence is one `Specs` attribute
+(facts_collectors.specs) read from the first of its bundle paths that exists, with the parser
+registered for it; what is absent is recorded in `collection.missing` with the command that
+would collect it, never guessed. A section that needs more than "parse the first spec that is
+there" (several specs merged, preferences between formats) has an assembler method here; any
+other section is filled generically from its specs, so new evidence needs no code in this file.
 """
 
 import re
@@ -12,21 +15,8 @@ from datetime import datetime, timedelta, timezone
 from calirules.base import __version__
 from calirules.facts_collectors import specs
 from calirules.facts_collectors.dump import API_VERSION, KIND
-from calirules.facts_collectors.parsers import (
-    calico_resources,
-    cni,
-    conntrack,
-    hostnet,
-    iproute,
-    iptables,
-    kube,
-    kube_objects,
-    logs,
-    modules,
-    nft,
-    sysctl,
-    system,
-)
+from calirules.facts_collectors.parsers import hostnet, kube, logs
+from calirules.facts_collectors.specs import Specs
 
 
 class BundleReader:
@@ -39,19 +29,39 @@ class BundleReader:
         self.manifest = _sos_manifest(source)
         self.nft_tables = None  # set by _netfilter when the bundle has `nft list ruleset`
 
-    def first(self, spec_name):
-        """(path, text) of the first candidate that exists, else (None, None)."""
-        for path in specs.SPECS[spec_name].paths:
-            text = self.source.read_text(path)
+    def first(self, spec):
+        """(path as provenance names it, text) of the first of `spec`'s paths that exists, else (None, None)."""
+        for path in spec.paths:
+            display, text = self.first_of(path)
             if text is not None:
-                entry = self.manifest.get(path)
-                if entry and entry.get("truncated"):
-                    self.notes.append(f"{path}: truncated by sos (only the tail was kept)")
-                return self.source.display_path(path), text
+                return display, text
         return None, None
 
-    def lack(self, section, spec_name, reason="not in the bundle"):
-        spec = specs.SPECS[spec_name]
+    def parsed(self, spec, **options):
+        """`spec`'s registered parser applied to the first of its paths the bundle has, or None."""
+        for path in spec.paths:
+            display, text = self.first_of(path)
+            if text is not None:
+                return spec.parser_for(path)(text, display, **options)
+        return None
+
+    def first_of(self, path):
+        text = self.source.read_text(path)
+        if text is None:
+            return None, None
+        entry = self.manifest.get(path)
+        if entry and entry.get("truncated"):
+            self.notes.append(f"{path}: truncated by sos (only the tail was kept)")
+        return self.source.display_path(path), text
+
+    def found(self, spec):
+        """Bundle paths of a spec found by pattern (globs in order, each path once)."""
+        paths = []
+        for pattern in spec.patterns:
+            paths.extend(p for p in self.source.glob(pattern) if p not in paths)
+        return paths
+
+    def lack(self, section, spec, reason="not in the bundle"):
         failed = getattr(self.source, "failed", {}).get(spec.live_path)
         if failed:
             reason = f"the bundle holds an error instead of output: {failed}"
@@ -60,23 +70,27 @@ class BundleReader:
             # sos ran it: the manifest says why there is no file (126/127: binary not found).
             code = entry["return_code"]
             reason = "command not found on the node" if code in (126, 127) else f"sos ran it and got exit {code}"
-        command = " ".join(spec.command) if spec.command else f"cat /{spec.paths[0]}"
-        self.missing.append({"what": spec.paths[0], "section": section, "reason": reason, "collect_with": command})
+        what = spec.paths[0] if spec.paths else spec.what
+        self.missing.append({"what": what, "section": section, "reason": reason, "collect_with": spec.collect_with})
+
+    def lack_section(self, section, what, reason="not in the bundle"):
+        """A section none of whose specs the bundle has: the hint lists every spec that fills it."""
+        self.missing.append({"what": what, "section": section, "reason": reason,
+                             "collect_with": specs.section_collect_with(section)})
 
     def read(self):
         dump = {"apiVersion": API_VERSION, "kind": KIND, "node": self._node()}
         self.hostname = dump["node"]["hostname"]
         dump["collection"] = {"source": self.label, "collected_at": _now(), "collector": f"calirules {__version__}"}
-        for section, reader in (("versions", self._versions), ("sysctls", self._sysctls),
-                                ("interfaces", self._interfaces), ("routes", self._routes),
-                                ("ip_rules", self._ip_rules), ("netfilter", self._netfilter),
-                                ("nft_tables", self._nft_tables),
-                                ("legacy_tables", self._legacy_tables), ("kernel_modules", self._modules), ("conntrack", self._conntrack),
-                                ("pods", self._pods), ("components", self._components),
-                                ("kube_objects", self._kube_objects),
-                                ("settings", self._settings), ("log_events", self._log_events),
-                                ("network_managers", self._network_managers)):
-            value = reader()
+        assemblers = {"versions": self._versions, "sysctls": self._sysctls, "netfilter": self._netfilter,
+                      "nft_tables": self._nft_tables, "legacy_tables": self._legacy_tables,
+                      "conntrack": self._conntrack, "pods": self._pods,
+                      "components": self._components, "kube_objects": self._kube_objects,
+                      "settings": self._settings, "log_events": self._log_events,
+                      "network_managers": self._network_managers}
+        for section in _sections_in_order(assemblers):
+            reader = assemblers.get(section)
+            value = reader() if reader else self._generic(section)
             if value is not None:
                 dump[section] = value
         self._host_services(dump)
@@ -84,20 +98,27 @@ class BundleReader:
         _calico_version_from_logs(dump)
         if not any(v["component"] == "calico" for v in dump.get("versions", ())):
             self.missing.append({"what": "Calico version", "section": "versions", "reason": "not in the bundle",
-                                 "collect_with": "/opt/cni/bin/calico -v (or the calico-node image tag)"})
+                                 "collect_with": f"{Specs.calico_cni_version.collect_with} (or the calico-node image tag)"})
         dump["collection"]["missing"] = self.missing
         if self.notes:
             dump["collection"]["notes"] = self.notes
         return dump
 
+    def _generic(self, section):
+        """A section filled by the first of its specs the bundle has, through that spec's parser."""
+        for spec in specs.of_section(section):
+            value = self.parsed(spec)
+            if value is not None:
+                return value
+        self.lack(section, specs.of_section(section)[0])
+        return None
+
     def _node(self):
         node, sources = {}, {}
         # Later sources win: `hostname` over uname's node name; os-release adds the OS.
-        for spec_name, parse, fields in (("uname_-a", system.parse_uname_a, ("kernel", "hostname", "arch")),
-                                         ("hostname", system.parse_hostname, ("hostname",)),
-                                         ("/etc/os-release", system.parse_os_release, ("os",))):
-            path, text = self.first(spec_name)
-            parsed = parse(text, path) if text else {}
+        for spec, fields in ((Specs.uname, ("kernel", "hostname", "arch")), (Specs.hostname, ("hostname",)),
+                             (Specs.os_release, ("os",))):
+            parsed = self.parsed(spec) or {}
             found = {k: v for k, v in parsed.items() if k in fields and v}
             if found:
                 node.update(found)
@@ -110,70 +131,45 @@ class BundleReader:
         return node
 
     def _versions(self):
-        found = []
-        path, text = self.first("iptables_-V")
-        if text:
-            for lineno, line in enumerate(text.splitlines(), 1):
-                words = line.split()
-                if len(words) >= 2 and words[0].startswith("iptables") and words[1].startswith("v"):
-                    detail = "nf_tables" if "nf_tables" in line else "legacy"
-                    found.append({"component": "iptables", "version": words[1], "detail": detail,
-                                  "source": f"{path}:{lineno}"})
-                    break
-        path, text = self.first("opt.cni.bin.calico_-v")
-        for lineno, line in enumerate((text or "").splitlines(), 1):
-            words = [w for w in line.split() if w[:1] == "v" and w[1:2].isdigit()]
-            if words:
-                found.append({"component": "calico", "version": words[0], "source": f"{path}:{lineno}"})
-                break
-        path, text = self.first("crictl_images")
-        if text and not any(v["component"] == "calico" for v in found):
-            found.extend(kube.calico_version_from_images(kube.parse_crictl_images(text, path)))
-        path, text = self.first("kubelet_--version")
-        if text:
-            found.extend(kube.parse_kubelet_version(text, path))
-        for relpath in self._kubectl("version"):
-            found.extend(kube.parse_kubectl_version(self.source.read_text(relpath), self.source.display_path(relpath)))
+        found = list(self.parsed(Specs.iptables_version) or ()) + list(self.parsed(Specs.calico_cni_version) or ())
+        if not any(v["component"] == "calico" for v in found):
+            found.extend(kube.calico_version_from_images(self.parsed(Specs.crictl_images) or []))
+        found.extend(self.parsed(Specs.kubelet_version) or ())
+        for relpath in self.found(Specs.kubectl_version)[:1]:
+            found.extend(Specs.kubectl_version.parser_for(relpath)(self.source.read_text(relpath),
+                                                                   self.source.display_path(relpath)))
         if not any(v["component"] == "kubelet" for v in found):
-            for relpath in self._kubectl("nodes"):
-                found.extend(kube.parse_kubectl_nodes(self.source.read_text(relpath), self.source.display_path(relpath),
-                                                      node=self.hostname))
+            for relpath in self.found(Specs.kubectl_nodes)[:1]:
+                found.extend(Specs.kubectl_nodes.parser_for(relpath)(self.source.read_text(relpath),
+                                                                     self.source.display_path(relpath), node=self.hostname))
         return found
-
-    def _kubectl(self, view):
-        return [p for pattern in specs.KUBECTL_GLOBS[view] for p in self.source.glob(pattern)][:1]
 
     def _components(self):
         items = []
-        for relpath in self._kubectl("pods"):
-            items.extend(kube.parse_kubectl_pods(self.source.read_text(relpath), self.source.display_path(relpath),
-                                                 node=self.hostname))
-        path, text = self.first("crictl_ps_-a")
-        if text and not items:
-            # crictl lists this node's own runtime: its containers are this node's.
-            items.extend(dict(item, node=self.hostname) for item in kube.parse_crictl_ps(text, path))
+        for relpath in self.found(Specs.kubectl_pods)[:1]:
+            items.extend(Specs.kubectl_pods.parser_for(relpath)(self.source.read_text(relpath),
+                                                                self.source.display_path(relpath), node=self.hostname))
         if not items:
-            self.missing.append({"what": "calico-node pod status", "section": "components", "reason": "not in the bundle",
-                                 "collect_with": "kubectl get pods -A -o wide -l k8s-app=calico-node; crictl ps -a"})
+            # crictl lists this node's own runtime: its containers are this node's.
+            items.extend(dict(item, node=self.hostname) for item in self.parsed(Specs.crictl_ps) or ())
+        if not items:
+            self.lack_section("components", "calico-node pod status")
             return None
         return items
 
     def _settings(self):
         items = []
-        path, text = self.first("/etc/cni/net.d/10-calico.conflist")
-        if text is None:
-            for relpath in self.source.glob("etc/cni/net.d/*.conflist"):
-                path, text = self.source.display_path(relpath), self.source.read_text(relpath)
-                break
-        if text is not None:
-            items.extend(cni.parse_cni_conflist(text, path))
-        path, text = self.first("calicoctl_get_ippools_-o_yaml")
-        if text is not None:
-            items.extend(calico_resources.parse_ippools(text, path))
-        for path, _kind, parser in specs.KUBE_YAML:  # FelixConfiguration, Installation, calico-node env
+        conflist = self.parsed(Specs.cni_conflist)
+        if conflist is None:  # another name in the CNI configuration directory
+            for relpath in self.found(Specs.cni_conflist)[:1]:
+                conflist = Specs.cni_conflist.parser_for(relpath)(self.source.read_text(relpath),
+                                                                  self.source.display_path(relpath))
+        items.extend(conflist or ())
+        items.extend(self.parsed(Specs.calicoctl_ippools) or ())
+        for path, _kind, _gives in specs.KUBE_YAML:  # FelixConfiguration, Installation, calico-node env
             text = self.source.read_text(path)
             if text is not None:
-                items.extend(getattr(calico_resources, parser)(text, self.source.display_path(path)))
+                items.extend(Specs.kube_yaml.parser_for(path)(text, self.source.display_path(path)))
         return items or None
 
     def _kube_objects(self):
@@ -181,24 +177,22 @@ class BundleReader:
         Kubernetes listings and YAML show, a `List` item per listing read (what it lacks is absent
         there), and this node's calico-node pod as its container log directory names it."""
         items = []
-        for pattern, of, namespace in specs.KUBE_LISTINGS:
+        listing = Specs.kubectl_listings.parser_for("")
+        for pattern, of, namespace in specs.KUBECTL_LISTINGS:
             for path in self.source.glob(pattern):
-                items.extend(kube_objects.parse_kubectl_listing(self.source.read_text(path), self.source.display_path(path),
-                                                                namespace=namespace, of=of))
-        for path, of, _parser in specs.KUBE_YAML:
+                items.extend(listing(self.source.read_text(path), self.source.display_path(path), namespace=namespace, of=of))
+        objects = Specs.kube_yaml.parser_for("")  # the general parser: any kind, from YAML
+        for path, of, _gives in specs.KUBE_YAML:
             text = self.source.read_text(path) if of else None
             if text is not None:
-                items.extend(calico_resources.parse_objects(text, self.source.display_path(path), of=of))
+                items.extend(objects(text, self.source.display_path(path), of=of))
         pod = self._instance().pod()
         if pod is not None:
             namespace, name, directory = pod
             items.append({"kind": "Pod", "component": "calico-node", "name": name, "namespace": namespace,
                           "node": self.hostname, "source": directory})
         if not items:
-            self.missing.append({"what": "Kubernetes objects that show how Calico is installed", "section": "kube_objects",
-                                 "reason": "not in the bundle",
-                                 "collect_with": "kubectl get pods -A -o wide; kubectl get namespaces; "
-                                                 "kubectl get configmaps -A; kubectl get installations.operator.tigera.io -o yaml"})
+            self.lack_section("kube_objects", "Kubernetes objects that show how Calico is installed")
             return None
         return items
 
@@ -209,36 +203,16 @@ class BundleReader:
         return self._calico_node_instance
 
     def _sysctls(self):
-        path, text = self.first("sysctl_-a")
-        if text is not None:
-            return sysctl.parse_sysctl_a(text, path)
-        # sos copies all of /proc/sys; a bundle with only a few proc/sys files has no sysctl tree.
-        files = self.source.glob("proc/sys/net/**/*") if self.source.exists("proc/sys/net/ipv4/ip_forward") else []
-        if files:
-            items = []
-            for relpath in files:
-                items.extend(sysctl.parse_proc_sys_file(relpath, self.source.read_text(relpath, 4096)))
+        items = self.parsed(Specs.sysctl)
+        if items is not None:
             return items
-        self.lack("sysctls", "sysctl_-a")
+        # sos copies all of /proc/sys; a bundle with only a few proc/sys files has no sysctl tree.
+        files = self.found(Specs.proc_sys) if self.source.exists("proc/sys/net/ipv4/ip_forward") else []
+        if files:
+            parse = Specs.proc_sys.parser_for("")
+            return [item for relpath in files for item in parse(relpath, self.source.read_text(relpath, 4096))]
+        self.lack("sysctls", Specs.sysctl)
         return None
-
-    def _parsed(self, section, parse, *spec_names):
-        """Parse the first of `spec_names` the bundle has; record the section missing otherwise."""
-        for spec_name in spec_names:
-            path, text = self.first(spec_name)
-            if text is not None:
-                return parse(text, path)
-        self.lack(section, spec_names[0])
-        return None
-
-    def _interfaces(self):
-        return self._parsed("interfaces", iproute.parse_ip_link, "ip_-d_address", "ip_-s_-d_link")
-
-    def _routes(self):
-        return self._parsed("routes", iproute.parse_ip_route, "ip_-d_route_show_table_all")
-
-    def _ip_rules(self):
-        return self._parsed("ip_rules", iproute.parse_ip_rule, "ip_-4_rule_list")
 
     def _netfilter(self):
         """Both iptables backends, from the best evidence the bundle has for each.
@@ -249,30 +223,30 @@ class BundleReader:
         assumed empty, except legacy when /proc/net/ip_tables_names shows no legacy filter table.
         """
         backends = {}
-        for backend, spec_name in (("legacy", "iptables-legacy-save_-c"), ("nft", "iptables-nft-save_-c")):
-            path, text = self.first(spec_name)
+        for backend, spec in (("legacy", Specs.iptables_legacy_save), ("nft", Specs.iptables_nft_save)):
+            path, text = self.first(spec)
             if text is not None:
-                parsed = iptables.parse_iptables_save(text, path)
+                parsed = spec.parser_for(path)(text, path)
                 backends[backend] = {"backend": backend, "source": path, "warnings": parsed["warnings"],
                                      "tables": parsed["tables"], **_warning_sources(parsed)}
-        text = self.source.read_text(specs.CALICOCTL_IPTABLES)
+        path, text = self.first(Specs.calicoctl_iptables)
         if text is not None:  # calicoctl node diags: `iptables-save -c` of whichever backend `iptables` is
-            parsed = iptables.parse_iptables_save(text, specs.CALICOCTL_IPTABLES)
+            parsed = Specs.calicoctl_iptables.parser_for(path)(text, path)
             backend = "nft" if "(nf_tables)" in text.split("\n", 1)[0] or parsed["warnings"] else "legacy"
-            backends.setdefault(backend, {"backend": backend, "source": specs.CALICOCTL_IPTABLES,
+            backends.setdefault(backend, {"backend": backend, "source": path,
                                           "warnings": parsed["warnings"], "tables": parsed["tables"],
                                           **_warning_sources(parsed)})
-        path, text = self.first("nft_-a_list_ruleset")
+        path, text = self.first(Specs.nft_ruleset)
         nft_filter_chains = None
         if text is not None:
-            parsed = nft.parse_nft_ruleset(text, path)
+            parsed = Specs.nft_ruleset.parser_for(path)(text, path)
             self.nft_tables = parsed["tables"]
             nft_filter_chains = {c["name"] for t in parsed["iptables_tables"] if t["name"] == "filter" for c in t["chains"]}
             backends.setdefault("nft", {"backend": "nft", "source": path, "warnings": parsed.get("warnings", []),
                                         "tables": parsed["iptables_tables"], **_warning_sources(parsed)})
-        listing = self.source.read_text(specs.SOS_IPTABLES_LIST)
+        listing_path, listing = self.first(Specs.iptables_list)
         if listing is not None and "legacy" not in backends:
-            parsed = iptables.parse_iptables_list(listing, specs.SOS_IPTABLES_LIST)
+            parsed = Specs.iptables_list.parser_for(listing_path)(listing, listing_path)
             listed = {c["name"] for t in parsed["tables"] for c in t["chains"]}
             # sos lists whatever `iptables` is. Without an nft ruleset (nft skipped or failed) that
             # is legacy; with one, it is legacy only if it shows chains nft's `table ip filter` lacks.
@@ -282,7 +256,7 @@ class BundleReader:
             nft_view = any("iptables-legacy tables present" in w for w in parsed["warnings"]) or \
                 bool(nft_filter_chains) and listed - builtin == nft_filter_chains - builtin
             if nft_filter_chains is None or (nft_filter_chains and not nft_view):
-                backends["legacy"] = {"backend": "legacy", "source": specs.SOS_IPTABLES_LIST,
+                backends["legacy"] = {"backend": "legacy", "source": listing_path,
                                       "warnings": parsed.get("warnings", []), "tables": parsed["tables"],
                                       **_warning_sources(parsed)}
             elif "nft" in backends and parsed["warnings"]:
@@ -298,7 +272,7 @@ class BundleReader:
                 backends["legacy"] = legacy
         for backend in ("legacy", "nft"):
             if backend not in backends:
-                self.lack("netfilter", f"iptables-{backend}-save_-c",
+                self.lack("netfilter", {"legacy": Specs.iptables_legacy_save, "nft": Specs.iptables_nft_save}[backend],
                           reason=f"the bundle has no listing of the {backend} iptables backend")
         if not backends:
             return None
@@ -308,24 +282,24 @@ class BundleReader:
         """Every nftables table of `nft list ruleset` (read by _netfilter): Calico's own `table ip
         calico` is how its nftables data plane shows. None when the ruleset was not in the bundle."""
         if self.nft_tables is None:
-            self.lack("nft_tables", "nft_-a_list_ruleset")
+            self.lack("nft_tables", Specs.nft_ruleset)
         return self.nft_tables
 
     def _legacy_tables(self):
         """The legacy iptables tables the kernel has (/proc/net/ip_tables_names); [] when proc/net
         was read and the file is absent (the legacy ip_tables module is not loaded); None when
         proc/net was not collected."""
-        path, text = self.first("/proc/net/ip_tables_names")
-        if text is not None:
-            return iptables.parse_ip_tables_names(text, path)
-        return [] if self.source.exists("proc/net/dev") else None
+        tables = self.parsed(Specs.ip_tables_names)
+        if tables is not None:
+            return tables
+        return [] if self.first(Specs.proc_net_dev)[1] is not None else None
 
     def _legacy_without_filter(self):
         """The legacy backend as read from /proc/net/ip_tables_names when it proves the legacy
         filter table does not exist (no legacy tables at all, or only nat/mangle/raw ones): nothing
         in legacy can then filter forwarded packets, which is all the rules read from it."""
         if self._legacy_iptables_absent():
-            return {"backend": "legacy", "source": "proc/net/ip_tables_names", "tables": [],
+            return {"backend": "legacy", "source": Specs.ip_tables_names.paths[0], "tables": [],
                     "warnings": ["no legacy iptables tables (proc/net/ip_tables_names lists none)"]}
         tables = self._legacy_tables()
         if not tables or any(t["table"] == "filter" for t in tables):
@@ -337,39 +311,30 @@ class BundleReader:
 
     def _legacy_iptables_absent(self):
         """True when proc/net was read and shows no legacy iptables tables."""
-        names = self.source.read_text("proc/net/ip_tables_names")
+        _path, names = self.first(Specs.ip_tables_names)
         if names is not None:
             return not names.strip()
-        return self.source.exists("proc/net/dev")
-
-    def _modules(self):
-        path, text = self.first("/proc/modules")
-        if text is None:
-            self.lack("kernel_modules", "/proc/modules")
-            return None
-        return modules.parse_lsmod(text, path) if path.endswith("lsmod") else modules.parse_proc_modules(text, path)
+        return self.first(Specs.proc_net_dev)[1] is not None
 
     def _conntrack(self):
         result, sources = {}, {}
-        for spec_name, parse, field in (("/proc/sys/net/netfilter/nf_conntrack_count", conntrack.parse_nf_conntrack_count, "count"),
-                                        ("/proc/sys/net/netfilter/nf_conntrack_max", conntrack.parse_nf_conntrack_max, "max")):
-            path, text = self.first(spec_name)
-            parsed = parse(text, path) if text else {}
+        for spec, field in ((Specs.nf_conntrack_count, "count"), (Specs.nf_conntrack_max, "max")):
+            path, text = self.first(spec)
+            parsed = spec.parser_for(path)(text, path) if text else {}
             if field in parsed:
                 result[field] = parsed[field]
                 sources[field] = parsed.get("source") or f"{path}:1"
         # Per-CPU counters: conntrack-tools' `conntrack -S`, else the kernel's own table in
         # /proc/net/stat/nf_conntrack (sos copies /proc/net whether or not conntrack-tools exist).
-        for spec_name, parse in (("conntrack_-S", conntrack.parse_conntrack_S),
-                                 ("/proc/net/stat/nf_conntrack", conntrack.parse_proc_net_stat_nf_conntrack)):
-            path, text = self.first(spec_name)
-            parsed = parse(text, path) if text else {}
+        for spec in (Specs.conntrack_stats, Specs.proc_conntrack_stats):
+            path, text = self.first(spec)
+            parsed = spec.parser_for(path)(text, path) if text else {}
             if parsed.get("stats"):
                 result["stats"] = {k: v for k, v in parsed["stats"].items() if isinstance(v, int) and v >= 0}
                 sources["stats"] = parsed["source"]
                 break
         if not result:
-            self.lack("conntrack", "/proc/sys/net/netfilter/nf_conntrack_count")
+            self.lack("conntrack", Specs.nf_conntrack_count)
             return None
         result["source"] = next(iter(sources.values()))
         result["sources"] = sources
@@ -384,7 +349,7 @@ class BundleReader:
         merged, found, seen, budget = {}, False, {}, specs.LOG_TOTAL_BYTES
         instance = self._instance()
         read_paths = set()
-        for pattern, kind, component in specs.LOG_SOURCES:
+        for pattern, kind, component in specs.LOG_SOURCES:  # Specs.logs, with how to read each
             for path in self.source.glob(pattern):
                 if path in read_paths or self._skip_log(path):
                     continue
@@ -398,21 +363,18 @@ class BundleReader:
                 budget -= len(text)
                 found = True
                 display = self.source.display_path(path)
-                for item in logs.log_events_from_file(text, display, kind, component, seen):
+                for item in Specs.logs.parser_for(path)(text, display, kind, component, seen):
                     current = instance.current(path, item, display)
                     if current is not None:
                         item["current"] = current
                     _merge_event(merged, item)
-        path, text = self.first("ipset_list")
+        path, text = self.first(Specs.ipset_list)
         if text is not None:  # `ipset list` prints the kernel/userspace revision error itself
             found = True
-            for item in logs.log_events_from_file(text, path, "plain", "felix"):
+            for item in Specs.ipset_list.parser_for(path)(text, path, "plain", "felix"):
                 _merge_event(merged, item)
         if not found:
-            self.missing.append({"what": "calico-node, CNI and kubelet logs", "section": "log_events",
-                                 "reason": "no log in the bundle",
-                                 "collect_with": "kubectl logs -n <ns> <calico-node pod> -c calico-node; "
-                                                 "cat /var/log/calico/cni/cni.log; journalctl -u kubelet"})
+            self.lack("log_events", Specs.logs, reason="no log in the bundle")
             return None
         return list(merged.values())
 
@@ -432,10 +394,9 @@ class BundleReader:
         """Host services some causes name (firewalld, nm-cloud-setup, ufw) as `components` items,
         from `systemctl list-units` (it lists loaded units that are active or failed; a unit not
         listed is not running). Added to what the Kubernetes views gave, never replacing it."""
-        path, text = self.first("systemctl_list-units")
-        if text is None:
+        units = self.parsed(Specs.systemctl_units)
+        if units is None:
             return
-        units = hostnet.parse_systemctl_units(text, path)
         for name, unit_names in specs.HOST_SERVICES:
             unit = next((units[u] for u in unit_names if u in units), None)
             if unit is not None:
@@ -447,20 +408,19 @@ class BundleReader:
         """NetworkManager and systemd-networkd: running or not, and whether their configuration
         claims Calico's devices (parsers.hostnet). [] when the unit list was read and neither is
         there; None when the bundle tells nothing about either."""
-        units = None
-        units_path, text = self.first("systemctl_list-units")
-        if text is not None:
-            units = hostnet.parse_systemctl_units(text, units_path)
-        path, text = self.first("nmcli_general_status")
-        nm_status = hostnet.parse_nmcli_general_status(text, path) if text is not None else {}
+        units_path = self.first(Specs.systemctl_units)[0]
+        units = self.parsed(Specs.systemctl_units)
+        nm_status = self.parsed(Specs.nmcli_status) or {}
+        networkctl = self.parsed(Specs.networkctl_status) or []
         items = []
-        for name, unit, order, claims_of, patterns in (
-                ("NetworkManager", "NetworkManager.service", hostnet.networkmanager_order, hostnet.networkmanager_claims,
-                 specs.NETWORKMANAGER_CONFIG),
-                ("systemd-networkd", "systemd-networkd.service", hostnet.networkd_order, hostnet.networkd_claims,
-                 specs.NETWORKD_CONFIG)):
-            paths = order([p for pattern in patterns for p in self.source.glob(pattern)])
-            claims = claims_of([(self.source.display_path(p), self.source.read_text(p, 1024 * 1024)) for p in paths])
+        for name, unit, order, config in (
+                ("NetworkManager", "NetworkManager.service", hostnet.networkmanager_order, Specs.networkmanager_config),
+                ("systemd-networkd", "systemd-networkd.service", hostnet.networkd_order, Specs.networkd_config)):
+            paths = order(self.found(config))
+            claims = config.parser_for("")([(self.source.display_path(p), self.source.read_text(p, 1024 * 1024))
+                                            for p in paths])
+            observed = hostnet.networkd_observed(networkctl) if name == "systemd-networkd" else {}
+            claims = observed or claims  # networkd's own answer wins over what its files seem to say
             active, active_source = None, None
             if name == "NetworkManager" and "running" in nm_status:
                 active, active_source = nm_status["running"], nm_status["source"]
@@ -468,6 +428,8 @@ class BundleReader:
                 state = units.get(unit)
                 active = bool(state and state["active"] == "active" and state["sub"] == "running")
                 active_source = state["source"] if state else f"{units_path} (no {unit})"
+            elif observed:  # networkctl shows link states only where networkd runs
+                active, active_source = True, observed["source"]
             if not claims and not active:
                 continue  # neither configured nor running: nothing to say about it
             item = {"name": name, "active": active, "source": claims.get("source") or active_source}
@@ -477,23 +439,22 @@ class BundleReader:
                 item.update(manages_workloads="cali*" in claims["claims"], claims=claims["claims"],
                             config=claims["config"])
             items.append(item)
-        if items or units is not None:
+        if items or units is not None or networkctl:
             return items
-        self.missing.append({"what": "host network manager state and configuration", "section": "network_managers",
-                             "reason": "not in the bundle",
-                             "collect_with": "systemctl list-units; cat /etc/NetworkManager/NetworkManager.conf "
-                                             "/etc/NetworkManager/conf.d/*.conf /etc/systemd/network/*.network"})
+        self.lack_section("network_managers", "host network manager state and configuration")
         return None
 
     def _pods(self):
-        namespaces = sorted({p.split("/")[3] for p in self.source.glob("sos_commands/networking/namespaces/*/*")})
+        """Each pod network namespace sos (or live collection) listed, with its eth0, routes and
+        neighbours; the node veth it pairs with is found later (_link_pods_to_interfaces)."""
+        namespaces = sorted({p.split("/")[3] for p in self.found(Specs.pod_address)})
         pods = []
         for namespace in namespaces:
-            addr_path = specs.pod_path(namespace, specs.POD_COMMANDS[0])
+            addr_path = specs.pod_path(namespace, Specs.pod_address)
             text = self.source.read_text(addr_path)
             if text is None:
                 continue
-            links = iproute.parse_ip_link(text, addr_path)
+            links = Specs.pod_address.parser_for(addr_path)(text, addr_path)
             eth0 = next((i for i in links if i["name"] == "eth0"), None)
             if eth0 is None:
                 continue
@@ -503,16 +464,25 @@ class BundleReader:
                 pod["mtu"] = eth0["mtu"]
             if eth0.get("peer") and eth0.get("index") is not None:
                 self.pod_peers[namespace] = (eth0["peer"], eth0["index"])
-            route_path = specs.pod_path(namespace, specs.POD_COMMANDS[1])
-            route_text = self.source.read_text(route_path)
-            if route_text is not None:
-                pod["routes"] = iproute.parse_ip_route(route_text, route_path)
-            neigh_path = specs.pod_path(namespace, specs.POD_COMMANDS[2])
-            neigh_text = self.source.read_text(neigh_path)
-            if neigh_text is not None:
-                pod["neighbors"] = iproute.parse_ip_neigh(neigh_text, neigh_path)
+            for spec, field in ((Specs.pod_route, "routes"), (Specs.pod_neigh, "neighbors")):
+                path = specs.pod_path(namespace, spec)
+                text = self.source.read_text(path)
+                if text is not None:
+                    pod[field] = spec.parser_for(path)(text, path)
             pods.append(pod)
         return pods or None
+
+
+# The dump's sections in the order a dump lists them; a section only the registry names (new
+# evidence without an assembler) follows, in the order its specs are declared.
+SECTION_ORDER = ("versions", "sysctls", "interfaces", "routes", "ip_rules", "netfilter", "nft_tables", "legacy_tables",
+                 "kernel_modules", "conntrack", "pods", "components", "kube_objects", "settings", "log_events",
+                 "network_managers")
+
+
+def _sections_in_order(assemblers):
+    declared = [section for spec in specs.all_specs() for section in spec.sections if section != "node"]
+    return list(dict.fromkeys([*SECTION_ORDER, *assemblers, *declared]))
 
 
 def _warning_sources(parsed):

@@ -1,6 +1,6 @@
 """`calicoctl cluster diags` bundles: one node's files seen under the names the bundle reader knows.
 
-Layout (reference/bundle-layouts.md 3.2): `nodes/<node>/iptables-{legacy,nft}-save.txt`,
+Layout (calicoctl/commands/cluster/diags.go in projectcalico/calico, v3.31+): `nodes/<node>/iptables-{legacy,nft}-save.txt`,
 `nft-ruleset.txt`, `ip-route.txt`, `ip-rule.txt`, `ip-addr.txt`, `ip-link.txt`, `ip-neigh.txt`, ...
 Unlike node diags these files are written even when the command failed, holding the error text:
 such a file counts as missing, with that text as the reason. Every node's view also shares
@@ -13,16 +13,9 @@ import re
 from calirules.facts_collectors import specs
 from calirules.facts_collectors.source import EvidenceSource
 
-# bundle-reader path -> file name under nodes/<node>/
-NODE_FILES = {
-    specs.SPECS["iptables-legacy-save_-c"].live_path: "iptables-legacy-save.txt",
-    specs.SPECS["iptables-nft-save_-c"].live_path: "iptables-nft-save.txt",
-    specs.SPECS["nft_-a_list_ruleset"].live_path: "nft-ruleset.txt",
-    specs.SPECS["ip_-d_route_show_table_all"].live_path: "ip-route.txt",
-    specs.SPECS["ip_-4_rule_list"].live_path: "ip-rule.txt",
-    specs.SPECS["ip_-d_address"].live_path: "ip-addr.txt",
-    specs.SPECS["ip_-s_-s_neigh_show"].live_path: "ip-neigh.txt",
-}
+# bundle-reader path -> file name under nodes/<node>/ (each spec's `cluster_diags` that is per node)
+NODE_FILES = {spec.paths[0]: spec.cluster_diags for spec in specs.all_specs()
+              if spec.cluster_diags and not spec.cluster_diags.startswith(specs.CLUSTER_SHARED)}
 _FAILED_COMMAND = re.compile(r"^(error:|Error from server|OCI runtime exec failed|command terminated with exit code|"
                              r".*executable file not found)", re.M)
 
@@ -36,12 +29,14 @@ def node_names(source):
                    if path.split("/")[2] in NODE_FILES.values()})
 
 
-# Cluster-wide files every node's view shares, and per-node logs (kubectl logs --all-containers).
+# Cluster-wide files every node's view shares (specs whose `cluster_diags` is under cluster/), and
+# the cluster/ files the reader finds by pattern under their own names (pods, namespaces, CRDs,
+# DaemonSets); per-node logs (kubectl logs --all-containers) below.
 SHARED_FILES = {
-    "sos_commands/kubernetes/cluster-info/kubectl_version": "cluster/version.yaml",
-    specs.SPECS["calicoctl_get_ippools_-o_yaml"].live_path: "cluster/crd/ippools.crd.projectcalico.org.yaml",
-    # Read under their own names (the reader knows them): pods, namespaces, Calico CRDs, DaemonSets.
-    **{path: path for path, *_rest in specs.KUBE_LISTINGS + specs.KUBE_YAML if path.startswith("cluster/")},
+    **{spec.paths[0]: spec.cluster_diags for spec in specs.all_specs()
+       if spec.cluster_diags and spec.cluster_diags.startswith(specs.CLUSTER_SHARED)},
+    **{pattern: pattern for spec in specs.all_specs() for pattern in spec.patterns
+       if pattern.startswith(specs.CLUSTER_SHARED) and "*" not in pattern},
 }
 NODE_LOG = "logs/calico-node.log"  # the bundle reader classifies this as a calico-node log
 # `kubectl logs --previous` of a restarted calico-node (after v3.32): the instance before this one

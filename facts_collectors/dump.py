@@ -1,7 +1,7 @@
 """The facts dump: the documented interchange format between collectors and the engine.
 
-`calirules diagnose --facts FILE` starts here. The format is described in docs/facts-format.md
-and enforced by schema/facts-v1.schema.json.
+`calirules diagnose --facts FILE` starts here. The format is the JSON Schema shipped in this
+package as schema/facts-v1.schema.json, which every dump is checked against.
 """
 
 import yaml

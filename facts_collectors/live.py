@@ -1,6 +1,6 @@
 """Live, read-only collection on this node (or inside one named network namespace).
 
-It runs the commands in specs.py, each with a timeout, and keeps their output under the file
+It runs the commands of the evidence registry (facts_collectors.specs), each with a timeout, and keeps their output under the file
 names a sosreport uses, so the bundle reader and its parsers do the rest: one parser per format,
 for live nodes and offline bundles alike. Nothing on the node is changed: commands only list
 state, and commands that would make the kernel autoload a module (iptables-legacy-save without
@@ -32,14 +32,15 @@ class LiveCollector:
         self._run = run
 
     def collect(self):
-        for spec in specs.SPECS.values():
-            self._collect(spec)
+        for spec in specs.all_specs():
+            if spec.live:
+                self._collect(spec)
         if self.netns is None:  # host logs describe the host, not a namespace standing in for a node
             self._collect_logs()
         for namespace in self._pod_namespaces():
-            for command in specs.POD_COMMANDS:
-                argv = ("ip", "netns", "exec", namespace, *command.split())
-                self._store(specs.pod_path(namespace, command), self._execute(argv, 10.0, command))
+            for spec in specs.POD_SPECS:
+                argv = ("ip", "netns", "exec", namespace, *spec.command)
+                self._store(specs.pod_path(namespace, spec), self._execute(argv, spec.timeout, spec.command_line))
         if self.raw_dir:
             self._write_raw()
         dump = read_bundle(self.source)
@@ -75,7 +76,7 @@ class LiveCollector:
                     if data is not None:
                         budget -= len(data)
                         self._store(str(path).lstrip("/"), data)
-        for pattern in specs.NETWORKMANAGER_CONFIG + specs.NETWORKD_CONFIG:
+        for pattern in specs.Specs.networkmanager_config.patterns + specs.Specs.networkd_config.patterns:
             for path in sorted(Path("/").glob(pattern))[:100]:
                 data = self._read_file(str(path), tail=1024 * 1024)
                 if data is not None:

@@ -19,7 +19,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from calirules.facts_collectors.specs import EXTRAS, SPECS, mangle
+from calirules.facts_collectors.specs import EXTRAS, all_specs, mangle
 from calirules.lab import netns
 from calirules.lab.topology import Lab
 
@@ -103,9 +103,9 @@ def write_sosreport(lab: Lab, parent: Path, *, archive: str | None = None, extra
     if "filter" in tables or ruleset is None:
         out.command(ns, "firewall_tables", "iptables -vnxL", run_as=f"{iptables} -vnxL")
     if extras:
-        for spec in SPECS.values():
-            if spec.live_path.startswith(EXTRAS) and spec.in_netns:
-                out.command(ns, "sos_extras", " ".join(spec.command), subdir="calico")
+        for spec in all_specs():
+            if spec.live and spec.command and spec.live_path.startswith(EXTRAS) and spec.in_netns:
+                out.command(ns, "sos_extras", spec.command_line, subdir="calico")
         if host_iptables:
             out.command(ns, "sos_extras", "iptables -V", subdir="calico", run_as=f"{iptables} -V")
     for path, text in _proc_files(ns, "/proc/sys/net", "/proc/net").items():

@@ -1,15 +1,16 @@
 """Render Calico-shaped iptables-restore input for the filter table (pure functions, no I/O).
 
-The shape follows what Felix programs for same-node pod traffic (reference/calico-troubleshooting.md
-section 7): `FORWARD -j cali-FORWARD` at the top; `cali-FORWARD` clears the non-accept mark bits and
-dispatches `-i cali+` / `-o cali+` to `cali-from-wl-dispatch` / `cali-to-wl-dispatch`, which `-g` to
-per-endpoint `cali-fw-<iface>` / `cali-tw-<iface>` chains ending in `"Unknown interface" -j DROP`; the
-endpoint chains accept conntrack RELATED,ESTABLISHED, drop INVALID, clear the accept bit, optionally run
-a tier of `cali-pi-`/`cali-po-` policy chains, then the `kns.default` profile, which sets the accept bit
-0x10000, `"Return if profile accepted"`, else `"Drop if no profiles matched"`. Appended at the end of
-FORWARD: `"Policy explicitly accepted packet."` ACCEPT on mark 0x10000/0x10000, then set that mark.
-Every rule carries a `cali:<16 chars>` id comment. This is our own rendering, not Felix's code; the
-rule ids are stable hashes of chain name and rule text, not Felix's values.
+The shape follows what Felix programs for same-node pod traffic (projectcalico/calico at v3.29.0:
+felix/rules/static.go, dispatch.go and endpoints.go): `FORWARD -j cali-FORWARD` at the top;
+`cali-FORWARD` clears the non-accept mark bits and dispatches `-i cali+` / `-o cali+` to
+`cali-from-wl-dispatch` / `cali-to-wl-dispatch`, which `-g` to per-endpoint `cali-fw-<iface>` /
+`cali-tw-<iface>` chains ending in `"Unknown interface" -j DROP`; the endpoint chains accept conntrack
+RELATED,ESTABLISHED, drop INVALID, clear the accept bit, optionally run a tier of `cali-pi-`/`cali-po-`
+policy chains, then the `kns.default` profile, which sets the accept bit 0x10000,
+`"Return if profile accepted"`, else `"Drop if no profiles matched"`. Appended at the end of FORWARD:
+`"Policy explicitly accepted packet."` ACCEPT on mark 0x10000/0x10000, then set that mark. Every rule
+carries a `cali:<16 chars>` id comment. This is our own rendering, not Felix's code; the rule ids are
+stable hashes of chain name and rule text, not Felix's values.
 """
 
 from __future__ import annotations

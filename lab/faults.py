@@ -1,4 +1,4 @@
-"""Fault registry: each id (a cause id from reference/causes.yaml) maps to a description and a function
+"""Fault registry: each id (a cause id of the cause catalog, engine/data/causes.yaml) maps to a description and a function
 that breaks a running Lab for real, in its namespaces only.
 
     inj = inject(lab, "workload-route-missing")          # -> Injection

@@ -9,7 +9,7 @@ checked on its own, after `VAR=value` prefixes, `sudo` and `env`.
     check_commands("  $ calicoctl get wep -A", "v3.17.0") -> [CommandProblem(command="calicoctl get wep -A",
         invocation="calicoctl get", flag="-A", reason="calicoctl get: flag -A is only in Calico v3.18 and later (...)")]
 
-The table is calirules/flagtable.py's, the splitting calirules/shellwords.py's.
+The table is calirules.authoring.flagtable's, the splitting calirules.authoring.shellwords'.
 
 Nothing here raises on any text: what cannot be read as a shell command line is itself a problem.
 """

@@ -1,10 +1,10 @@
 """`calirules rules lint`: everything about a rule file that can be checked without a node.
 
 Beyond loading (schema, cause ids, fact types and fields, variables, templates) the linter renders
-each rule's remediation in every cell of the remediation matrix (calirules/remediation_matrix.py:
+each rule's remediation in every cell of the remediation matrix (calirules.authoring.remediation_matrix:
 the Calico versions and install methods remediation must fit) and checks every rendering: the four
 parts every remediation must have, in order, and each `$ ` command line against the table of CLI
-flags (calirules/commandcheck.py): a wrong command or flag pasted into a root shell is worse than none.
+flags (calirules.authoring.commandcheck): a wrong command or flag pasted into a root shell is worse than none.
 """
 
 import re
@@ -31,7 +31,7 @@ REMEDIATION_PARTS = ("What to change:", "Commands:", "Make it persistent:", "Ver
 
 @dataclass(frozen=True)
 class TemplateFailure:
-    where: str     # "rules/x.yaml:3: rule x"
+    where: str     # "rules/mtu-mismatch.yaml:3: rule mtu-mismatch"
     template: str
     version: str   # Calico version of the cell
     method: str    # install method of the cell: operator | manifest | unknown

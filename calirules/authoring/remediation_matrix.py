@@ -1,6 +1,6 @@
 """Every rule's remediation, rendered for each Calico release band and install method it must support.
 
-`rules lint` checks what this renders (calirules/lint.py): the commands of a remediation depend on the
+`rules lint` checks what this renders (calirules.authoring.lint): the commands of a remediation depend on the
 node's Calico version (calicoctl's flags, features) and on how Calico is installed (the namespace of
 calico-node, or both variants when the bundle does not say), so one rendering proves little. A cell is
 one Calico version x one install method; its firing contexts are real ones: each positive inline test

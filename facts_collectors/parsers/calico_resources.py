@@ -21,6 +21,7 @@ Sources for the field names: projectcalico/calico api/pkg/apis/projectcalico/v3/
 """
 
 import yaml
+from calirules.facts_collectors.specs import Specs, parser
 
 from ._common import as_text
 
@@ -31,20 +32,109 @@ ENV_PREFIXES = ("FELIX_",)
 ENV_NAMES = ("CALICO_NETWORKING_BACKEND",)
 
 
+@parser(Specs.calicoctl_ippools)
 def parse_ippools(text, source):
+    r"""IPPools (a kubectl List or one calicoctl resource) -> settings `ippool/<name>`:
+    cidr, natOutgoing, ipipMode, vxlanMode, disabled, blockSize.
+
+    `kubectl get ippools -o yaml` (a kubectl List of two pools):
+
+    >>> text = '''\
+    ... apiVersion: v1
+    ... items:
+    ... - apiVersion: crd.projectcalico.org/v1
+    ...   kind: IPPool
+    ...   metadata:
+    ...     name: default-ipv4-ippool
+    ...   spec:
+    ...     blockSize: 26
+    ...     cidr: 198.18.64.0/18
+    ...     ipipMode: Always
+    ...     natOutgoing: true
+    ...     vxlanMode: Never
+    ... - apiVersion: crd.projectcalico.org/v1
+    ...   kind: IPPool
+    ...   metadata:
+    ...     name: retired
+    ...   spec:
+    ...     cidr: 198.18.128.0/18
+    ...     disabled: true
+    ... kind: List
+    ... '''
+    >>> for item in parse_ippools(text, "cluster/crd/ippools.crd.projectcalico.org.yaml"):
+    ...     print(item["component"], item["key"], item["value"], item["source"].rsplit(":", 1)[1])
+    ippool/default-ipv4-ippool cidr 198.18.64.0/18 9
+    ippool/default-ipv4-ippool natOutgoing true 11
+    ippool/default-ipv4-ippool ipipMode Always 10
+    ippool/default-ipv4-ippool vxlanMode Never 12
+    ippool/default-ipv4-ippool blockSize 26 8
+    ippool/retired cidr 198.18.128.0/18 18
+    ippool/retired disabled true 19
+    """
     return [item for obj in _objects(text, "IPPool")
             for item in _fields(obj, f"ippool/{_name(obj)}", [(f,) for f in IPPOOL_FIELDS], source)]
 
 
+@parser(Specs.kube_yaml, paths=("cluster/crd/felixconfigurations.crd.projectcalico.org.yaml",
+                                      "cluster/crd/felixconfigurations.projectcalico.org.yaml"))
 def parse_felixconfigurations(text, source):
-    """`default` is the global FelixConfiguration, `node.<nodename>` one node's (it wins there)."""
+    r"""`default` is the global FelixConfiguration, `node.<nodename>` one node's (it wins there).
+
+    `kubectl get felixconfigurations -A -o yaml` (Calico v3.29; a cut):
+
+    >>> text = '''\
+    ... apiVersion: v1
+    ... items:
+    ... - apiVersion: crd.projectcalico.org/v1
+    ...   kind: FelixConfiguration
+    ...   metadata:
+    ...     name: default
+    ...   spec:
+    ...     nftablesMode: Enabled
+    ... - apiVersion: crd.projectcalico.org/v1
+    ...   kind: FelixConfiguration
+    ...   metadata:
+    ...     name: node.node-b
+    ...   spec:
+    ...     bpfEnabled: false
+    ...     nftablesMode: Disabled
+    ... kind: List
+    ... '''
+    >>> for item in parse_felixconfigurations(text, "felixconfigurations.yaml"):
+    ...     print(item["component"], item["key"], item["value"], item["source"])
+    felixconfiguration/default nftablesMode Enabled felixconfigurations.yaml:8
+    felixconfiguration/node.node-b nftablesMode Disabled felixconfigurations.yaml:15
+    felixconfiguration/node.node-b bpfEnabled false felixconfigurations.yaml:14
+    """
     return [item for obj in _objects(text, "FelixConfiguration")
             for item in _fields(obj, f"felixconfiguration/{_name(obj)}", [(f,) for f in FELIX_FIELDS], source)]
 
 
+@parser(Specs.kube_yaml, paths=("cluster/crd/installations.operator.tigera.io.yaml",))
 def parse_installations(text, source):
-    """The Installation's spec; a field the spec leaves unset is taken from `status.computed`
-    (what the operator rendered, its defaults included) and its key says so (`status.computed.`)."""
+    r"""The Installation's spec; a field the spec leaves unset is taken from `status.computed`
+    (what the operator rendered, its defaults included) and its key says so (`status.computed.`).
+
+    `kubectl get installations -A -o yaml` (tigera-operator v1.36; a cut):
+
+    >>> text = '''\
+    ... apiVersion: v1
+    ... items:
+    ... - apiVersion: operator.tigera.io/v1
+    ...   kind: Installation
+    ...   metadata:
+    ...     name: default
+    ...   spec:
+    ...     calicoNetwork:
+    ...       linuxDataplane: Nftables
+    ...     variant: Calico
+    ... kind: List
+    ... '''
+    >>> for item in parse_installations(text, "installations.yaml"):
+    ...     print(item["component"], item["key"], item["value"], item["source"])
+    installation/default calicoNetwork.linuxDataplane Nftables installations.yaml:9
+    installation/default variant Calico installations.yaml:10
+    """
     items = []
     for obj in _objects(text, "Installation"):
         component = f"installation/{_name(obj)}"
@@ -57,10 +147,43 @@ def parse_installations(text, source):
     return items
 
 
+@parser(Specs.kube_yaml, paths=("cluster/kubernetes/daemonsets.yaml",))
 def parse_calico_node_env(text, source):
-    """FELIX_* (and CALICO_NETWORKING_BACKEND) env vars of the calico-node container of each
+    r"""FELIX_* (and CALICO_NETWORKING_BACKEND) env vars of the calico-node container of each
     calico-node DaemonSet: Felix reads FELIX_<PARAM> before any FelixConfiguration
-    (felix/config/env_var_loader.go), so these decide where they are set."""
+    (felix/config/env_var_loader.go), so these decide where they are set.
+
+    `kubectl get daemonsets --all-namespaces -o yaml` (Calico v3.29 manifest; a cut):
+
+    >>> text = '''\
+    ... apiVersion: v1
+    ... items:
+    ... - apiVersion: apps/v1
+    ...   kind: DaemonSet
+    ...   metadata:
+    ...     name: calico-node
+    ...   spec:
+    ...     template:
+    ...       spec:
+    ...         containers:
+    ...         - env:
+    ...           - name: CALICO_NETWORKING_BACKEND
+    ...             valueFrom:
+    ...               configMapKeyRef:
+    ...                 key: calico_backend
+    ...                 name: calico-config
+    ...           - name: FELIX_DEFAULTENDPOINTTOHOSTACTION
+    ...             value: ACCEPT
+    ...           - name: FELIX_IPTABLESBACKEND
+    ...             value: NFT
+    ...           name: calico-node
+    ... kind: List
+    ... '''
+    >>> for item in parse_calico_node_env(text, "cluster/kubernetes/daemonsets.yaml"):
+    ...     print(item["key"], item["value"], item["source"])
+    FELIX_DEFAULTENDPOINTTOHOSTACTION ACCEPT cluster/kubernetes/daemonsets.yaml:18
+    FELIX_IPTABLESBACKEND NFT cluster/kubernetes/daemonsets.yaml:20
+    """
     items = []
     for obj in _objects(text, "DaemonSet"):
         if _name(obj) != "calico-node":
@@ -77,10 +200,38 @@ def parse_calico_node_env(text, source):
     return items
 
 
+@parser(Specs.kube_yaml)
 def parse_objects(text, source, of=None):
-    """One kube_objects item per object of any kind: {kind, name, namespace (when namespaced),
+    r"""One kube_objects item per object of any kind: {kind, name, namespace (when namespaced),
     source (its `metadata.name` line)}; with `of`, a List text (kubectl's `items:`, even empty)
-    also gives {kind: List, of, source: line 1}: the listing was read, so what it lacks is absent."""
+    also gives {kind: List, of, source: line 1}: the listing was read, so what it lacks is absent.
+
+    `kubectl get felixconfigurations -A -o yaml` (Calico v3.29; a cut):
+
+    >>> text = '''\
+    ... apiVersion: v1
+    ... items:
+    ... - apiVersion: crd.projectcalico.org/v1
+    ...   kind: FelixConfiguration
+    ...   metadata:
+    ...     name: default
+    ...   spec:
+    ...     nftablesMode: Enabled
+    ... - apiVersion: crd.projectcalico.org/v1
+    ...   kind: FelixConfiguration
+    ...   metadata:
+    ...     name: node.node-b
+    ...   spec:
+    ...     bpfEnabled: false
+    ...     nftablesMode: Disabled
+    ... kind: List
+    ... '''
+    >>> for item in parse_objects(text, "felixconfigurations.yaml", of="FelixConfiguration"):
+    ...     print(item)
+    {'kind': 'List', 'of': 'FelixConfiguration', 'source': 'felixconfigurations.yaml:1'}
+    {'kind': 'FelixConfiguration', 'name': 'default', 'source': 'felixconfigurations.yaml:6'}
+    {'kind': 'FelixConfiguration', 'name': 'node.node-b', 'source': 'felixconfigurations.yaml:12'}
+    """
     items = []
     if of and _is_list(text):
         items.append({"kind": "List", "of": of, "source": f"{source}:1"})

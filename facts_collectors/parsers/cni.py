@@ -15,6 +15,8 @@ import bisect
 import json
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import as_text, ref
 
 # Settings of the calico plugin: (setting key, path inside the plugin object).
@@ -35,8 +37,9 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not JSON")
 
 
+@parser(Specs.cni_conflist)
 def parse_cni_conflist(text, source):
-    """Settings (component `cni`) from a CNI conflist or conf.
+    r"""Settings (component `cni`) from a CNI conflist or conf.
 
     Items {component: "cni", key, value, source}, values as strings (`1440`, `true`,
     `calico-ipam`), for what the file sets of: the calico plugin's `mtu`, `ipam.type`,
@@ -44,6 +47,50 @@ def parse_cni_conflist(text, source):
     `policy.type`; the top-level `cniVersion`; and `plugins`, the chained plugin types in order
     (`calico,portmap` - whether portmap/bandwidth/tuning are chained). Keys the file leaves out
     are left out. Returns [] for text that is not a JSON object.
+
+    A hand-written `/etc/cni/net.d/10-calico.conflist` (Calico v3.27, calico + portmap):
+
+    >>> text = '''\
+    ... {
+    ...   "name": "k8s-pod-network",
+    ...   "cniVersion": "0.3.1",
+    ...   "plugins": [
+    ...     {
+    ...       "type": "calico",
+    ...       "datastore_type": "kubernetes",
+    ...       "log_level": "warning",
+    ...       "log_file_path": "/var/log/calico/cni/cni.log",
+    ...       "nodename": "node-a",
+    ...       "mtu": 1450,
+    ...       "ipam": {
+    ...         "type": "calico-ipam",
+    ...         "assign_ipv4": "true"
+    ...       },
+    ...       "policy": {
+    ...         "type": "k8s"
+    ...       },
+    ...       "kubernetes": {
+    ...         "kubeconfig": "/etc/cni/net.d/calico-kubeconfig"
+    ...       }
+    ...     },
+    ...     {
+    ...       "type": "portmap",
+    ...       "snat": true,
+    ...       "capabilities": {"portMappings": true}
+    ...     }
+    ...   ]
+    ... }
+    ... '''
+    >>> for setting in parse_cni_conflist(text, "etc/cni/net.d/10-calico.conflist"):
+    ...     print(setting["key"], setting["value"], setting["source"])
+    cniVersion 0.3.1 etc/cni/net.d/10-calico.conflist:3
+    plugins calico,portmap etc/cni/net.d/10-calico.conflist:4
+    mtu 1450 etc/cni/net.d/10-calico.conflist:11
+    ipam.type calico-ipam etc/cni/net.d/10-calico.conflist:13
+    log_file_path /var/log/calico/cni/cni.log etc/cni/net.d/10-calico.conflist:9
+    nodename node-a etc/cni/net.d/10-calico.conflist:10
+    datastore_type kubernetes etc/cni/net.d/10-calico.conflist:7
+    policy.type k8s etc/cni/net.d/10-calico.conflist:17
     """
     text = as_text(text)
     try:
@@ -144,3 +191,17 @@ def _key_lines(text):
             lines[stack[-1]["path"] + (key,)] = bisect.bisect_right(newlines, match.start()) + 1
             expecting_key = False
     return lines
+
+
+@parser(Specs.calico_cni_version)
+def parse_calico_cni_version(text, source):
+    """`/opt/cni/bin/calico -v` (the CNI plugin prints its release) -> the Calico `versions` item.
+
+    >>> parse_calico_cni_version("v3.29.1\\n", "calico_-v")
+    [{'component': 'calico', 'version': 'v3.29.1', 'source': 'calico_-v:1'}]
+    """
+    for lineno, line in enumerate(as_text(text).splitlines(), 1):
+        words = [w for w in line.split() if w[:1] == "v" and w[1:2].isdigit()]
+        if words:
+            return [{"component": "calico", "version": words[0], "source": ref(source, lineno)}]
+    return []

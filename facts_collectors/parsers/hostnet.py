@@ -29,6 +29,8 @@ Evaluators (they need every file at once, in the managers' order):
 
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import as_text, ref, split_lines
 
 # Calico's devices: (probe name, claim label, NetworkManager type, networkd Type, Kind, driver)
@@ -38,6 +40,7 @@ CALICO_DEVICES = (
     ("vxlan.calico", "vxlan.calico", "vxlan", "vxlan", "vxlan", "vxlan"),
     ("wireguard.cali", "wireguard.cali", "wireguard", "wireguard", "wireguard", "wireguard"),
 )
+
 _SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
 _ASSIGN = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*([+-]?=)\s*(.*?)\s*$")
 _TRUE = {"1", "yes", "true", "on", "y", "t"}
@@ -45,7 +48,21 @@ _FALSE = {"0", "no", "false", "off", "n", "f"}
 
 
 def parse_ini(text, source=None):
-    """INI text -> [{section, key, op ('=', '+=', '-='), value, lineno}]; other lines skipped."""
+    r"""INI text -> [{section, key, op ('=', '+=', '-='), value, lineno}]; other lines skipped.
+
+    `/etc/NetworkManager/conf.d/rke2-canal.conf` as RKE2's documentation gives it:
+
+    >>> text = '''\
+    ... [keyfile]
+    ... unmanaged-devices=interface-name:cali*;interface-name:flannel*
+    ... '''
+    >>> parse_ini(text)
+    [{'section': 'keyfile',
+      'key': 'unmanaged-devices',
+      'op': '=',
+      'value': 'interface-name:cali*;interface-name:flannel*',
+      'lineno': 2}]
+    """
     entries, section = [], None
     lines, _cut = split_lines(as_text(text))
     for lineno, line in lines:
@@ -63,9 +80,24 @@ def parse_ini(text, source=None):
     return entries
 
 
+@parser(Specs.systemctl_units)
 def parse_systemctl_units(text, source=None):
-    """`systemctl list-units` -> {unit: {load, active, sub, source}} (the `●` failed marker and
-    the header/footer lines are skipped)."""
+    r"""`systemctl list-units` -> {unit: {load, active, sub, source}} (the `●` failed marker and
+    the header/footer lines are skipped).
+
+    `systemctl list-units` on RHEL 7 (a cut; `●` marks a failed unit):
+
+    >>> text = '''\
+    ... ● NetworkManager-wait-online.service                                          loaded failed failed    Network Manager Wait Online
+    ...   NetworkManager.service                                                      loaded active running   Network Manager
+    ... '''
+    >>> units = parse_systemctl_units(text, "sos_commands/systemd/systemctl_list-units")
+    >>> {name: (unit["active"], unit["sub"], unit["source"]) for name, unit in units.items()}
+    {'NetworkManager-wait-online.service': ('failed',
+                                            'failed',
+                                            'sos_commands/systemd/systemctl_list-units:1'),
+     'NetworkManager.service': ('active', 'running', 'sos_commands/systemd/systemctl_list-units:2')}
+    """
     units = {}
     lines, _cut = split_lines(as_text(text))
     for lineno, line in lines:
@@ -77,8 +109,21 @@ def parse_systemctl_units(text, source=None):
     return units
 
 
+@parser(Specs.nmcli_status)
 def parse_nmcli_general_status(text, source=None):
-    """`nmcli general status` -> {running: bool, state, source} or {} when unreadable."""
+    r"""`nmcli general status` -> {running: bool, state, source} or {} when unreadable.
+
+    >>> text = '''\
+    ... STATE      CONNECTIVITY  WIFI-HW  WIFI     WWAN-HW  WWAN
+    ... connected  full          enabled  enabled  enabled  enabled
+    ... '''
+    >>> parse_nmcli_general_status(text, "sos_commands/networkmanager/nmcli_general_status")
+    {'running': True,
+     'state': 'connected',
+     'source': 'sos_commands/networkmanager/nmcli_general_status:2'}
+    >>> parse_nmcli_general_status("Error: NetworkManager is not running.\n", "nmcli_general_status")
+    {'running': False, 'source': 'nmcli_general_status:1'}
+    """
     lines, cut = split_lines(as_text(text))
     if cut is not None:
         lines.append(cut)
@@ -126,7 +171,14 @@ def _nm_spec_matches(spec, device):
 
 def nm_spec_list_matches(value, device):
     """NetworkManager device-list semantics: any positive spec matches and no `except:` does;
-    a list of only `except:` specs behaves as if `*` were in it."""
+    a list of only `except:` specs behaves as if `*` were in it.
+
+    `unmanaged-devices` of RKE2's `rke2-canal.conf` against Calico's veths and its IPIP tunnel:
+
+    >>> spec = "interface-name:cali*;interface-name:flannel*"
+    >>> [(device[0], nm_spec_list_matches(spec, device)) for device in CALICO_DEVICES[:2]]
+    [('cali0123456789a', True), ('tunl0', False)]
+    """
     specs = _nm_specs(value)
     negatives = [s[len("except:"):] for s in specs if s.startswith("except:")]
     positives = [s for s in specs if not s.startswith("except:")]
@@ -138,7 +190,14 @@ def nm_spec_list_matches(value, device):
 
 
 def networkmanager_order(paths):
-    """Config file paths in the order NetworkManager reads them (later wins); shadowed dropped."""
+    """Config file paths in the order NetworkManager reads them (later wins); shadowed dropped.
+
+    >>> networkmanager_order(["etc/NetworkManager/conf.d/calico.conf", "etc/NetworkManager/NetworkManager.conf",
+    ...                       "usr/lib/NetworkManager/conf.d/00-server.conf", "usr/lib/NetworkManager/conf.d/calico.conf"])
+    ['usr/lib/NetworkManager/conf.d/00-server.conf',
+     'etc/NetworkManager/NetworkManager.conf',
+     'etc/NetworkManager/conf.d/calico.conf']
+    """
     main = [p for p in paths if p.endswith("NetworkManager/NetworkManager.conf")]
     snippets = {}
     for priority, marker in ((0, "usr/lib/NetworkManager/conf.d/"), (1, "run/NetworkManager/conf.d/"),
@@ -155,9 +214,23 @@ def networkmanager_order(paths):
     return ordered
 
 
+@parser(Specs.networkmanager_config)
 def networkmanager_claims(files):
-    """[(path, text)] in read order -> {claims: [labels], config, source} (claims: Calico
-    devices NetworkManager would manage); {} when no file could be read."""
+    r"""[(path, text)] in read order -> {claims: [labels], config, source} (claims: Calico
+    devices NetworkManager would manage); {} when no file could be read.
+
+    With RKE2's `rke2-canal.conf`, NetworkManager leaves `cali*` alone but would manage Calico's
+    tunnels:
+
+    >>> text = '''\
+    ... [keyfile]
+    ... unmanaged-devices=interface-name:cali*;interface-name:flannel*
+    ... '''
+    >>> networkmanager_claims([("etc/NetworkManager/conf.d/rke2-canal.conf", text)])
+    {'claims': ['tunl0', 'vxlan.calico', 'wireguard.cali'],
+     'config': '[keyfile] unmanaged-devices=interface-name:cali*;interface-name:flannel*',
+     'source': 'etc/NetworkManager/conf.d/rke2-canal.conf:2'}
+    """
     unmanaged, unmanaged_source = None, None
     device_sections = []  # (match-device, managed, source) in order
     read = False
@@ -212,7 +285,12 @@ _NETWORKD_DIRS = ("usr/lib/systemd/network/", "lib/systemd/network/", "run/syste
 
 
 def networkd_order(paths):
-    """`.network` paths that take effect, in networkd's order (by file name; etc > run > lib)."""
+    """`.network` paths that take effect, in networkd's order (by file name; etc > run > lib).
+
+    >>> networkd_order(["usr/lib/systemd/network/zz-default.network", "etc/systemd/network/zz-default.network",
+    ...                 "usr/lib/systemd/network/calico.network", "etc/systemd/network/README"])
+    ['usr/lib/systemd/network/calico.network', 'etc/systemd/network/zz-default.network']
+    """
     chosen = {}
     for path in paths:
         for rank, directory in enumerate(_NETWORKD_DIRS):
@@ -262,7 +340,26 @@ _EVALUATED = {"Name", "Type", "Kind", "Driver"}
 
 
 def networkd_file(text, path):
-    """One `.network` file -> {match: {key: [values]}, match_lines, unmanaged, source, masked}."""
+    r"""One `.network` file -> {match: {key: [values]}, match_lines, unmanaged, source, masked}.
+
+    Flatcar's `calico.network`:
+
+    >>> text = '''\
+    ... # Exclude calico ipip tunnel devices from DHCP by default
+    ...
+    ... [Match]
+    ... Name=cali*
+    ...
+    ... [Link]
+    ... Unmanaged=yes
+    ... '''
+    >>> networkd_file(text, "usr/lib/systemd/network/calico.network")
+    {'masked': False,
+     'match': {'Name': ['cali*']},
+     'unmanaged': True,
+     'source': 'usr/lib/systemd/network/calico.network:4',
+     'unmanaged_source': 'usr/lib/systemd/network/calico.network:7'}
+    """
     if not as_text(text).strip():
         return {"masked": True, "match": {}, "unmanaged": None, "source": ref(path, 1)}
     match, unmanaged, first_line, unmanaged_line = {}, None, None, None
@@ -292,8 +389,29 @@ def _networkd_matches(parsed, device):
             and _networkd_list_matches(match.get("Driver", []), [driver], glob=True))
 
 
+@parser(Specs.networkd_config)
 def networkd_claims(files):
-    """[(path, text)] in networkd's order -> {claims, config, source}; {} when none was read."""
+    r"""[(path, text)] in networkd's order -> {claims, config, source}; {} when none was read.
+
+    Flatcar's initrd `zz-default.network` matches every device but the loopback, cali* veths too:
+
+    >>> text = '''\
+    ... [Match]
+    ... Name=*
+    ... Type=!loopback
+    ...
+    ... [Network]
+    ... DHCP=yes
+    ...
+    ... [DHCP]
+    ... UseMTU=true
+    ... UseDomains=true
+    ... '''
+    >>> networkd_claims([("usr/lib/systemd/network/zz-default.network", text)])
+    {'claims': ['cali*', 'tunl0', 'vxlan.calico', 'wireguard.cali'],
+     'config': 'zz-default.network: [Match] Name=* Type=!loopback without [Link] Unmanaged=yes',
+     'source': 'usr/lib/systemd/network/zz-default.network:2'}
+    """
     parsed = [(path, networkd_file(text, path)) for path, text in files if text is not None]
     if not parsed:
         return {}
@@ -315,4 +433,98 @@ def networkd_claims(files):
     else:
         config = f"no .network file matches cali* ({len(parsed)} read)"
         source = f"{parsed[0][0]} (no match for cali*)"
+    return {"claims": claims, "config": config, "source": source}
+
+
+_NETWORKCTL_LINK = re.compile(r"^\S*\s*(\d+): (\S+)\s*$")  # "● 5: cali1a2b3c4d5e6" (the bullet is absent in some builds)
+_NETWORKCTL_FIELD = re.compile(r"^\s+([A-Za-z][A-Za-z0-9 ()/-]*?): (.*?)\s*$")
+_NETWORKCTL_STATE = re.compile(r"^(\S+) \(([^)]+)\)$")
+
+
+@parser(Specs.networkctl_status)
+def parse_networkctl_status(text, source=None):
+    """`networkctl status -a` (sos networking plugin) -> systemd-networkd's own view of each link.
+
+    One dict per link: `name`, `index`, `operational` and `setup` from `State: <operational>
+    (<setup>)`, `network_file` (None for `n/a`) and `source` (the link's header line); `state_source`
+    is the State line. `setup` is networkd's verdict: `configured`/`configuring`/`failed` (it
+    manages the link), `unmanaged`, `pending` (waiting for udev), `linger`. Without a running
+    networkd the command prints only an error: no links.
+
+    Sample input (systemd 252, a catch-all `Name=*` file and Calico's `Name=cali*` /
+    `Unmanaged=yes` file ahead of it; fields cut):
+
+        ● 4: pod1eth0
+                          Network File: /run/systemd/network/50-all.network
+                                 State: carrier (configured)
+        ● 5: cali1a2b3c4d5e6
+                          Network File: n/a
+                                 State: carrier (unmanaged)
+
+    >>> text = (
+    ...     "● 4: pod1eth0\\n                  Network File: /run/systemd/network/50-all.network\\n"
+    ...     "                         State: carrier (configured)\\n\\n"
+    ...     "● 5: cali1a2b3c4d5e6\\n                  Network File: n/a\\n"
+    ...     "                         State: carrier (unmanaged)\\n")
+    >>> [(l["name"], l["setup"], l["network_file"], l["state_source"]) for l in parse_networkctl_status(text, "st")]
+    [('pod1eth0', 'configured', '/run/systemd/network/50-all.network', 'st:3'), ('cali1a2b3c4d5e6', 'unmanaged', None, 'st:7')]
+    """
+    links, link = [], None
+    lines, _cut = split_lines(text)  # a cut State line is not read: that link's setup stays unknown
+    for lineno, line in lines:
+        header = _NETWORKCTL_LINK.match(line)
+        if header and not line[:1].isspace():
+            link = {"name": header.group(2), "index": int(header.group(1)), "operational": None, "setup": None,
+                    "network_file": None, "source": ref(source, lineno)}
+            links.append(link)
+            continue
+        field = _NETWORKCTL_FIELD.match(line) if link is not None else None
+        if not field:
+            continue
+        key, value = field.groups()
+        if key == "State":
+            state = _NETWORKCTL_STATE.match(value)
+            if state:
+                link["operational"], link["setup"] = state.groups()
+                link["state_source"] = ref(source, lineno)
+        elif key == "Network File":
+            link["network_file"] = None if value == "n/a" else value
+    return links
+
+
+# networkd's setup states of a link it manages (networkctl(1): pending and unmanaged are not).
+NETWORKD_MANAGING = ("configuring", "configured", "failed", "linger")
+
+
+def networkd_observed(links):
+    """networkd's own verdict on Calico's devices, from parse_networkctl_status: {claims, config,
+    source} like networkd_claims, but observed; {} when no Calico device's setup state is shown
+    (then only the .network files can tell). A cali* link networkd manages is named with the
+    file it applied; when all are unmanaged, that is the answer, whatever a file seems to say.
+
+    >>> links = [{"name": "cali1a2b3c4d5e6", "setup": "configured", "network_file": "/run/systemd/network/50-all.network",
+    ...           "state_source": "st:3"}, {"name": "eth0", "setup": "configured", "network_file": None, "state_source": "st:9"}]
+    >>> networkd_observed(links)["claims"], networkd_observed(links)["config"]
+    (['cali*'], 'networkctl: cali1a2b3c4d5e6 is configured by /run/systemd/network/50-all.network (1 of 1 cali* links managed)')
+    >>> networkd_observed([dict(links[0], setup="unmanaged", network_file=None)])["claims"]
+    []
+    """
+    claims, deciding = [], {}
+    for _probe, label, *_kinds in CALICO_DEVICES:
+        shown = [link for link in links if link.get("setup") and link.get("setup") != "pending"
+                 and (link["name"].startswith("cali") if label == "cali*" else link["name"] == label)]
+        if not shown:
+            continue
+        managed = [link for link in shown if link["setup"] in NETWORKD_MANAGING]
+        if managed:
+            claims.append(label)
+            first = managed[0]
+            by = f" by {first['network_file']}" if first.get("network_file") else ""
+            deciding[label] = (f"networkctl: {first['name']} is {first['setup']}{by} "
+                               f"({len(managed)} of {len(shown)} {label} links managed)", first["state_source"])
+        else:
+            deciding[label] = (f"networkctl: every {label} link is unmanaged ({len(shown)} shown)", shown[0]["state_source"])
+    if "cali*" not in deciding:
+        return {}
+    config, source = deciding["cali*"]
     return {"claims": claims, "config": config, "source": source}

@@ -11,6 +11,8 @@ Lines that do not fit the grammar (stderr, `Message truncated`, junk) are skippe
 
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import (
     cut_is_continuation,
     is_ip_address,
@@ -34,14 +36,44 @@ _KIND_WORD = re.compile(r"^[a-z][a-z0-9_]*$")
 _NOT_KIND_LINES = {"inet", "inet6", "altname", "alias", "valid_lft", "vf", "prop", "cache"}
 
 
+@parser(Specs.ip_address, Specs.ip_link, Specs.pod_address)
 def parse_ip_link(text, source):
-    """Interfaces from `ip [-d] [-s] link|addr`, multi-line or `-o` one-line form.
+    r"""Interfaces from `ip [-d] [-s] link|addr`, multi-line or `-o` one-line form.
 
     Each item: {name, index, kind, state, flags, mtu, mac, peer, master, addresses, source};
     keys whose value the output does not show are left out. `name` has the `@...` part removed
     and that part becomes `peer` (`if4` for a veth whose peer is ifindex 4 in another netns).
     `kind` is the `-d` type line's first word (veth, vxlan, bridge, tun, ...) when present, else
     the link type (`link/ether` -> ether, `link/loopback` -> loopback, `link/ipip` -> ipip).
+
+    `ip link` on a lab node (three of its interfaces):
+
+    >>> text = '''\
+    ... 2: eth0@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen 1000
+    ...     link/ether 52:54:00:12:00:10 brd ff:ff:ff:ff:ff:ff link-netns crp-uplink
+    ... 3: vxlan.calico: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000
+    ...     link/ether 66:6b:b1:00:00:01 brd ff:ff:ff:ff:ff:ff
+    ... 6: cali1a2b3c4d5e6@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen 1000
+    ...     link/ether ee:ee:ee:ee:ee:ee brd ff:ff:ff:ff:ff:ff link-netns crp-pod1
+    ... '''
+    >>> for interface in parse_ip_link(text, "sos_commands/networking/ip_link"):
+    ...     print(interface["name"], interface["kind"], interface.get("peer"), interface["mtu"],
+    ...           interface["state"], interface["mac"], interface["source"])
+    eth0 ether if2 1500 UP 52:54:00:12:00:10 sos_commands/networking/ip_link:1
+    vxlan.calico ether None 1450 UNKNOWN 66:6b:b1:00:00:01 sos_commands/networking/ip_link:3
+    cali1a2b3c4d5e6 ether if2 1500 UP ee:ee:ee:ee:ee:ee sos_commands/networking/ip_link:5
+
+    With `-d`, the line after `link/ether` names the kind; addresses come from `ip address`:
+
+    >>> text = '''\
+    ... 6: cali1a2b3c4d5e6@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default qlen 1000
+    ...     link/ether ee:ee:ee:ee:ee:ee brd ff:ff:ff:ff:ff:ff link-netns crp-pod1 promiscuity 0  allmulti 0 minmtu 68 maxmtu 65535
+    ...     veth numtxqueues 2 numrxqueues 2 gso_max_size 65536 gso_max_segs 65535 tso_max_size 524280 tso_max_segs 65535 gro_max_size 65536
+    ...     inet6 fe80::ecee:eeff:feee:eeee/64 scope link
+    ...        valid_lft forever preferred_lft forever
+    ... '''
+    >>> [(i["name"], i["kind"], i["addresses"]) for i in parse_ip_addr(text, "ip_-d_address")]
+    [('cali1a2b3c4d5e6', 'veth', ['fe80::ecee:eeff:feee:eeee/64'])]
     """
     interfaces = []
     by_index = {}
@@ -161,14 +193,37 @@ ROUTE_TYPES = {
 _ROUTE_DEFAULTS = {"table": "main", "type": "unicast", "proto": "boot", "scope": "global"}
 
 
+@parser(Specs.ip_route, Specs.pod_route)
 def parse_ip_route(text, source):
-    """Routes from `ip [-d] route show [table all]`.
+    r"""Routes from `ip [-d] route show [table all]`.
 
     Each item: {table, type, dst, dev, via, scope, proto, src, metric, onlink, source}; table,
     type, proto and scope always present (defaults main/unicast/boot/global, the values iproute2
     hides without -d), dev/via/src/metric only when printed. `dst` is `default` or the prefix as
     written (a host route `10.65.0.2` stays without /32). A multipath route gives one item per
     `nexthop` line (with that line as source and its via/dev), since each is a way out.
+
+    `ip route show table all` on a lab node (a cut: main table and one multipath route):
+
+    >>> text = '''\
+    ... default via 198.18.0.1 dev eth0
+    ... 198.18.0.0/24 dev eth0 proto kernel scope link src 198.18.0.10
+    ... blackhole 198.18.128.0/26 proto 80
+    ... 198.18.128.1 dev cali1a2b3c4d5e6 scope link
+    ... 198.18.129.0/26 via 198.18.129.0 dev vxlan.calico proto 80 onlink
+    ... 198.18.131.0/26 proto 80
+    ...     nexthop via 198.18.0.11 dev eth0 weight 1
+    ...     nexthop via 198.18.0.12 dev eth0 weight 2
+    ... '''
+    >>> for route in parse_ip_route(text, "sos_commands/networking/ip_route_show_table_all"):
+    ...     print(route["type"], route["dst"], route.get("dev"), route.get("via"), route["proto"], route["source"])
+    unicast default eth0 198.18.0.1 boot sos_commands/networking/ip_route_show_table_all:1
+    unicast 198.18.0.0/24 eth0 None kernel sos_commands/networking/ip_route_show_table_all:2
+    blackhole 198.18.128.0/26 None None 80 sos_commands/networking/ip_route_show_table_all:3
+    unicast 198.18.128.1 cali1a2b3c4d5e6 None boot sos_commands/networking/ip_route_show_table_all:4
+    unicast 198.18.129.0/26 vxlan.calico 198.18.129.0 80 sos_commands/networking/ip_route_show_table_all:5
+    unicast 198.18.131.0/26 eth0 198.18.0.11 80 sos_commands/networking/ip_route_show_table_all:7
+    unicast 198.18.131.0/26 eth0 198.18.0.12 80 sos_commands/networking/ip_route_show_table_all:8
     """
     routes = []
     lines, cut = split_lines(text)
@@ -247,12 +302,32 @@ _RULE_LINE = re.compile(r"^(\d+):\s+(.*\S)\s*$")
 _RULE_ACTIONS = ("lookup", "table", "goto", "blackhole", "unreachable", "prohibit", "nop")
 
 
+@parser(Specs.ip_rule)
 def parse_ip_rule(text, source):
-    """Policy rules from `ip [-4|-6] rule list`: {priority, selector, action, table, source}.
+    r"""Policy rules from `ip [-4|-6] rule list`: {priority, selector, action, table, source}.
 
     `99:	not from all fwmark 0x100000/0x100000 lookup 1` gives selector
     `not from all fwmark 0x100000/0x100000`, action `lookup`, table `1`. Actions other than
     lookup (`prohibit`, `goto`, ...) have no table.
+
+    `ip -4 rule list` on a lab node:
+
+    >>> text = '''\
+    ... 0:\tfrom all lookup local
+    ... 99:\tnot from all fwmark 0x100000/0x100000 lookup 1
+    ... 100:\tfrom 198.18.136.0/24 lookup 200
+    ... 101:\tfrom all to 198.18.135.0/24 prohibit
+    ... 32766:\tfrom all lookup main
+    ... 32767:\tfrom all lookup default
+    ... '''
+    >>> for rule in parse_ip_rule(text, "sos_commands/networking/ip_-4_rule_list"):
+    ...     print(rule["priority"], rule["selector"], rule.get("action"), rule.get("table"))
+    0 from all lookup local
+    99 not from all fwmark 0x100000/0x100000 lookup 1
+    100 from 198.18.136.0/24 lookup 200
+    101 from all to 198.18.135.0/24 prohibit None
+    32766 from all lookup main
+    32767 from all lookup default
     """
     rules = []
     lines, _cut = split_lines(text)
@@ -285,12 +360,28 @@ NEIGHBOUR_STATES = {
 }
 
 
+@parser(Specs.pod_neigh)
 def parse_ip_neigh(text, source):
-    """Neighbours from `ip [-s [-s]] neigh show`: {ip, dev, lladdr, state, source} (pod shape).
+    r"""Neighbours from `ip [-s [-s]] neigh show`: {ip, dev, lladdr, state, source} (pod shape).
 
     The state is the last word; `-s` inserts `ref`/`used`/`probes` fields before it (and
     iproute2 6.1 glues `probes` to the `used` value), which are ignored. Entries without an
     lladdr (INCOMPLETE, FAILED) have none; lines without a known state are skipped.
+
+    `ip -s -s neigh show` on a lab node:
+
+    >>> text = '''\
+    ... 198.18.129.0 dev vxlan.calico lladdr 66:6b:b1:00:00:02  used 4/4/4probes 0 PERMANENT
+    ... 198.18.0.1 dev eth0 lladdr 52:54:00:12:00:01  ref 1 used 4/4/4probes 4 REACHABLE
+    ... 198.18.0.99 dev eth0  used 4/64/1probes 6 FAILED
+    ... 198.18.0.11 dev eth0 lladdr 52:54:00:12:00:11  used 4/64/4probes 0 STALE
+    ... '''
+    >>> for neighbour in parse_ip_neigh(text, "sos_commands/networking/ip_-s_-s_neigh_show"):
+    ...     print(neighbour["ip"], neighbour["dev"], neighbour.get("lladdr"), neighbour["state"])
+    198.18.129.0 vxlan.calico 66:6b:b1:00:00:02 PERMANENT
+    198.18.0.1 eth0 52:54:00:12:00:01 REACHABLE
+    198.18.0.99 eth0 None FAILED
+    198.18.0.11 eth0 52:54:00:12:00:11 STALE
     """
     neighbours = []
     lines, _cut = split_lines(text)

@@ -26,12 +26,15 @@ noise. Other lines outside the grammar (stderr merged by sos or calicoctl) are s
 
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import ref, split_lines, to_int
 
 _FIELD = re.compile(r"^(Name|Type|Revision|Header|Size in memory|References|Number of entries"
                     r"|Members):\s*(.*?)\s*$")
 _INT_FIELDS = {"Revision": "revision", "Size in memory": "size_in_memory",
                "References": "references", "Number of entries": "entries"}
+
 _ERROR_MARKERS = ("Kernel and userspace incompatible", "Kernel support protocol versions")
 _IPSET_MESSAGE = re.compile(r"^ipset v\d+(?:\.\d+)*: \S")
 # An element: address, network, range, `ip,proto:port`, `net,iface`, MAC.
@@ -61,8 +64,9 @@ def _member(line):
     return tokens[0], "nomatch" in options
 
 
+@parser(Specs.ipset_list)
 def parse_ipset_list(text, source):
-    """Parse `ipset list` (or `ipset --list`, `ipset list <name>`).
+    r"""Parse `ipset list` (or `ipset --list`, `ipset list <name>`).
 
     Returns {"sets": [...], "errors": [...]}. Each set: {name, type, revision, header,
     size_in_memory, references, entries, members, nomatch, source}: `entries` only when ipset
@@ -70,6 +74,52 @@ def parse_ipset_list(text, source):
     elements flagged nomatch, i.e. excluded from the set) only when there are any, `source` the
     `Name:` line. Integer fields that are missing or unreadable are left out. Each error:
     {message, source}. A set the file was cut inside of is dropped (its members may be missing).
+
+    `ipset list` (ipset 7.17) after creating two Felix-named sets:
+
+    >>> text = '''\
+    ... Name: cali40all-hosts-net
+    ... Type: hash:net
+    ... Revision: 7
+    ... Header: family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0xe1e35f05
+    ... Size in memory: 552
+    ... References: 0
+    ... Number of entries: 2
+    ... Members:
+    ... 198.18.0.12
+    ... 198.18.0.11
+    ...
+    ... Name: cali40this-host
+    ... Type: hash:ip
+    ... Revision: 6
+    ... Header: family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0xc4e1de7e
+    ... Size in memory: 256
+    ... References: 0
+    ... Number of entries: 1
+    ... Members:
+    ... 198.18.0.10
+    ... '''
+    >>> result = parse_ipset_list(text, "sos_commands/sos_extras/calico/ipset_list")
+    >>> [(s["name"], s["type"], s["revision"], s["members"], s["source"]) for s in result["sets"]]
+    [('cali40all-hosts-net',
+      'hash:net',
+      7,
+      ['198.18.0.12', '198.18.0.11'],
+      'sos_commands/sos_extras/calico/ipset_list:1'),
+     ('cali40this-host', 'hash:ip', 6, ['198.18.0.10'], 'sos_commands/sos_extras/calico/ipset_list:12')]
+    >>> result["errors"]
+    []
+
+    When the tool cannot read a set the kernel holds, the error is what the file says (ipset
+    7.1 against a newer kernel):
+
+    >>> text = '''\
+    ... ipset v7.1: Kernel and userspace incompatible: settype hash:ip,port with revision 6 not supported by userspace.
+    ... '''
+    >>> parse_ipset_list(text, "ipset_list")
+    {'sets': [],
+     'errors': [{'message': 'ipset v7.1: Kernel and userspace incompatible: settype hash:ip,port with revision 6 not supported by userspace.',
+     'source': 'ipset_list:1'}]}
     """
     sets, errors = [], []
     lines, cut = split_lines(text)
@@ -133,6 +183,10 @@ def calico_ipsets(sets):
     """The sets Felix owns: `cali40*` (IPv4) and `cali60*` (IPv6), e.g. `cali40all-ipam-pools`.
 
     Takes the dict parse_ipset_list returns, or its `sets` list.
+
+    >>> sets = [{"name": "cali40all-hosts-net"}, {"name": "KUBE-CLUSTER-IP"}, {"name": "cali60this-host"}]
+    >>> [item["name"] for item in calico_ipsets(sets)]
+    ['cali40all-hosts-net', 'cali60this-host']
     """
     if isinstance(sets, dict):
         sets = sets.get("sets")

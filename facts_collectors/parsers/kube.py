@@ -20,6 +20,8 @@ back. Lines outside the grammar (stderr, shell prompts, `<snip>`) are skipped.
 
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import ref, split_lines, to_int
 
 # `v1.27.6`, `v1.29.3+k3s1`, `v1.28.3-eks-4f4795d`, `v1.9.0-alpha.1.487+550c3cab4fe267`; not the
@@ -45,14 +47,38 @@ _JSON_SERVER = re.compile(r'"serverVersion"\s*:\s*\{([^{}]*)\}')
 _JSON_GIT_VERSION = re.compile(r'"gitVersion"\s*:\s*"([^"]*)"')
 
 
+@parser(Specs.kubectl_version)
 def parse_kubectl_version(text, source):
-    """The cluster's Kubernetes version from `kubectl version` output.
+    r"""The cluster's Kubernetes version from `kubectl version` output.
 
     Returns versions items {component: "kubernetes", version, source}, one per distinct server
     version found (normally one). Only the server version is kept: the client version is that of
     the kubectl binary on whatever machine ran the command (an admin laptop, a CI image), which
     says nothing about the cluster. Output without a server part (`--client`, or the server was
     unreachable) gives [].
+
+    `kubectl version` (kubectl 1.31, server v1.28):
+
+    >>> text = '''\
+    ... Client Version: v1.31.4
+    ... Kustomize Version: v5.4.2
+    ... Server Version: v1.28.15
+    ... WARNING: version difference between client (1.31) and server (1.28) exceeds the supported minor version skew of +/-1
+    ... '''
+    >>> parse_kubectl_version(text, "sos_commands/kubernetes/kubectl_version")
+    [{'component': 'kubernetes',
+      'version': 'v1.28.15',
+      'source': 'sos_commands/kubernetes/kubectl_version:3'}]
+
+    With no server to ask, there is no cluster version (kubectl 1.32 on a machine without one):
+
+    >>> text = '''\
+    ... Client Version: v1.32.4-dispatcher
+    ... Kustomize Version: v5.5.0
+    ... The connection to the server localhost:8080 was refused - did you specify the right host or port?
+    ... '''
+    >>> parse_kubectl_version(text, "kubectl_version")
+    []
     """
     lines, _cut = split_lines(text)
     found = {}  # version -> source; first occurrence wins
@@ -98,8 +124,18 @@ def parse_kubectl_version(text, source):
 _KUBELET_VERSION = re.compile(r"^\s*Kubernetes\s+(v\S+)\s*$")
 
 
+@parser(Specs.kubelet_version)
 def parse_kubelet_version(text, source):
-    """`kubelet --version` prints `Kubernetes v1.27.6`: [{component: "kubelet", version, source}]."""
+    r"""`kubelet --version` prints `Kubernetes v1.27.6`: [{component: "kubelet", version, source}].
+
+    >>> text = '''\
+    ... Kubernetes v1.31.3
+    ... '''
+    >>> parse_kubelet_version(text, "sos_commands/kubernetes/kubelet_--version")
+    [{'component': 'kubelet',
+      'version': 'v1.31.3',
+      'source': 'sos_commands/kubernetes/kubelet_--version:1'}]
+    """
     lines, _cut = split_lines(text)
     for lineno, line in lines:
         match = _KUBELET_VERSION.match(line)
@@ -119,7 +155,15 @@ _TWO_WORD_COLUMNS = {
 
 
 def header(line):
-    """The column names of a table header line, or None when the line is not one."""
+    """The column names of a table header line, or None when the line is not one.
+
+    >>> header("NAME     STATUS   ROLES           AGE   VERSION")
+    ['NAME', 'STATUS', 'ROLES', 'AGE', 'VERSION']
+    >>> header("CONTAINER ID   IMAGE   CREATED   STATE   NAME   ATTEMPT   POD ID")
+    ['CONTAINER ID', 'IMAGE', 'CREATED', 'STATE', 'NAME', 'ATTEMPT', 'POD ID']
+    >>> header("node-a   Ready    control-plane   41d   v1.30.5") is None
+    True
+    """
     words = line.split()
     if not words or not all(_HEADER_WORD.match(word) for word in words):
         return None
@@ -136,7 +180,20 @@ def header(line):
 
 
 def tables(text, is_wanted):
-    """Yield (lineno, columns, tokens) for each row of the tables whose header `is_wanted`."""
+    r"""Yield (lineno, columns, tokens) for each row of the tables whose header `is_wanted`.
+
+    `kubectl get nodes -o wide` (a cut):
+
+    >>> text = '''\
+    ... NAME     STATUS                     ROLES           AGE   VERSION   INTERNAL-IP   EXTERNAL-IP   OS-IMAGE             KERNEL-VERSION     CONTAINER-RUNTIME
+    ... node-a   Ready                      control-plane   41d   v1.30.5   198.18.0.11   <none>        Ubuntu 24.04.1 LTS   6.8.0-45-generic   containerd://1.7.22
+    ... node-e   Ready,SchedulingDisabled   <none>          6d    v1.30.5   198.18.0.15   <none>        Ubuntu 24.04.1 LTS   6.8.0-48-generic   containerd://1.7.22
+    ... '''
+    >>> for lineno, columns, tokens in tables(text, lambda columns: "VERSION" in columns):
+    ...     print(lineno, dict(zip(columns, tokens))["VERSION"], tokens[:2])
+    2 v1.30.5 ['node-a', 'Ready']
+    3 v1.30.5 ['node-e', 'Ready,SchedulingDisabled']
+    """
     lines, _cut = split_lines(text)  # the cut line is never a row: its values may be partial
     columns = None
     for lineno, line in lines:
@@ -164,7 +221,13 @@ _POD_COMPONENTS = (
 
 
 def pod_component(pod_name):
-    """`calico-node-4hkzb` -> `calico-node`; None for a pod that is not a Calico component."""
+    """`calico-node-4hkzb` -> `calico-node`; None for a pod that is not a Calico component.
+
+    >>> pod_component("calico-node-2bqzl"), pod_component("calico-typha-5c7d9b8f4b-jw6qs")
+    ('calico-node', 'calico-typha')
+    >>> pod_component("calico-apiserver-7b9c5d8f46-hx2vm") is None
+    True
+    """
     for component, pattern in _POD_COMPONENTS:
         if pattern.match(pod_name or ""):
             return component
@@ -179,7 +242,11 @@ _LAST_RESTART = re.compile(r"^\((\S+) ago\)$")
 
 
 def duration_seconds(text):
-    """`2h13m` -> 7980; None for anything that is not a kubectl duration."""
+    """`2h13m` -> 7980; None for anything that is not a kubectl duration.
+
+    >>> duration_seconds("4m12s"), duration_seconds("6d3h"), duration_seconds("<invalid>")
+    (252, 529200, None)
+    """
     match = _DURATION.match(text or "")
     if not match or not any(match.groups()):
         return None
@@ -193,11 +260,31 @@ def _where(namespace, pod, node):
 
 
 def is_pod_header(columns):
+    """True for the columns of a pod table: NAME, READY, STATUS and RESTARTS among them.
+
+    >>> is_pod_header(header("NAMESPACE   NAME   READY   STATUS   RESTARTS   AGE"))
+    True
+    >>> is_pod_header(header("NAME   STATUS   AGE"))
+    False
+    """
     return {"NAME", "READY", "STATUS", "RESTARTS"} <= set(columns)
 
 
 def pod_row(columns, tokens):
-    """Map a row's tokens to its columns; None when the row does not fit the header."""
+    """Map a row's tokens to its columns; None when the row does not fit the header.
+
+    A row of `kubectl get pods -A` (kubectl 1.28) under its header; `5 (2m ago)` is one cell:
+
+    >>> columns = header("NAMESPACE          NAME                                       READY   STATUS    RESTARTS         AGE")
+    >>> pod_row(columns, "calico-system      calico-node-9xw4f                          1/1     Running   5 (2m ago)       43m".split())
+    {'NAMESPACE': 'calico-system',
+     'NAME': 'calico-node-9xw4f',
+     'READY': '1/1',
+     'STATUS': 'Running',
+     'RESTARTS': '5',
+     'LAST RESTART': '(2m ago)',
+     'AGE': '43m'}
+    """
     values, position = {}, 0
     for column in columns:
         if position >= len(tokens):
@@ -220,8 +307,9 @@ def pod_row(columns, tokens):
     return values
 
 
+@parser(Specs.kubectl_pods)
 def parse_kubectl_pods(text, source, node=None):
-    """Calico pods from `kubectl get pods [-A|--all-namespaces] [-o wide]` or `kubectl get all`.
+    r"""Calico pods from `kubectl get pods [-A|--all-namespaces] [-o wide]` or `kubectl get all`.
 
     Returns components items {name, ready, status, restarts, message, source} for the pods of
     calico-node, calico-kube-controllers, calico-typha and tigera-operator: `name` is the
@@ -234,6 +322,24 @@ def parse_kubectl_pods(text, source, node=None):
     the pod is scheduled), and the same as fields: `pod`, `namespace` and `node` (each only when
     the table shows it). With `node`, only the pods on that node are kept, when the table has a
     NODE column (without one, every pod is kept: the table cannot tell).
+
+    `kubectl get pods -A` (kubectl 1.28, operator install; a cut):
+
+    >>> text = '''\
+    ... NAMESPACE          NAME                                       READY   STATUS    RESTARTS         AGE
+    ... calico-apiserver   calico-apiserver-7b9c5d8f46-hx2vm          1/1     Running   3 (4m12s ago)    41m
+    ... calico-system      calico-kube-controllers-69f4d8b7c5-m5tkw   1/1     Running   0                44m
+    ... calico-system      calico-node-2bqzl                          1/1     Running   0                43m
+    ... calico-system      calico-node-9xw4f                          1/1     Running   5 (2m ago)       43m
+    ... calico-system      calico-node-fv6rn                          1/1     Running   12 (7m31s ago)   43m
+    ... '''
+    >>> for pod in parse_kubectl_pods(text, "sos_commands/kubernetes/kubectl_get_pods_-A"):
+    ...     print(pod["name"], pod["pod"], pod["ready"], pod["status"], pod["restarts"],
+    ...           pod.get("last_restart_seconds"), pod["source"])
+    calico-kube-controllers calico-kube-controllers-69f4d8b7c5-m5tkw True Running 0 None sos_commands/kubernetes/kubectl_get_pods_-A:3
+    calico-node calico-node-2bqzl True Running 0 None sos_commands/kubernetes/kubectl_get_pods_-A:4
+    calico-node calico-node-9xw4f True Running 5 120 sos_commands/kubernetes/kubectl_get_pods_-A:5
+    calico-node calico-node-fv6rn True Running 12 451 sos_commands/kubernetes/kubectl_get_pods_-A:6
     """
     items = []
     for lineno, columns, tokens in tables(text, is_pod_header):
@@ -285,13 +391,33 @@ def _is_node_header(columns):
     return columns[:1] == ["NAME"] and {"STATUS", "VERSION"} <= set(columns)
 
 
+@parser(Specs.kubectl_nodes)
 def parse_kubectl_nodes(text, source, node=None):
-    """kubelet versions from `kubectl get nodes [-o wide]` (the VERSION column).
+    r"""kubelet versions from `kubectl get nodes [-o wide]` (the VERSION column).
 
     With `node`: [{component: "kubelet", version, detail: "node <node>", source}] for that node,
     or [] when it is not listed. Without: one item per distinct version, in the order first seen,
     with the nodes running it in `detail` (`nodes a, b`) and the first such row as source. The
     columns up to VERSION never contain spaces, so they are read by position.
+
+    `kubectl get nodes -o wide` (Kubernetes v1.30; a cut):
+
+    >>> text = '''\
+    ... NAME     STATUS                     ROLES           AGE   VERSION   INTERNAL-IP   EXTERNAL-IP   OS-IMAGE             KERNEL-VERSION     CONTAINER-RUNTIME
+    ... node-a   Ready                      control-plane   41d   v1.30.5   198.18.0.11   <none>        Ubuntu 24.04.1 LTS   6.8.0-45-generic   containerd://1.7.22
+    ... node-b   Ready                      <none>          41d   v1.30.5   198.18.0.12   <none>        Ubuntu 24.04.1 LTS   6.8.0-45-generic   containerd://1.7.22
+    ... node-e   Ready,SchedulingDisabled   <none>          6d    v1.30.5   198.18.0.15   <none>        Ubuntu 24.04.1 LTS   6.8.0-48-generic   containerd://1.7.22
+    ... '''
+    >>> parse_kubectl_nodes(text, "kubectl_get_nodes")
+    [{'component': 'kubelet',
+      'version': 'v1.30.5',
+      'detail': 'nodes node-a, node-b, node-e',
+      'source': 'kubectl_get_nodes:2'}]
+    >>> parse_kubectl_nodes(text, "kubectl_get_nodes", node="node-e")
+    [{'component': 'kubelet',
+      'version': 'v1.30.5',
+      'detail': 'node node-e',
+      'source': 'kubectl_get_nodes:4'}]
     """
     by_version = {}  # version -> (first lineno, [node names])
     for lineno, columns, tokens in tables(text, _is_node_header):
@@ -337,8 +463,9 @@ def _is_crictl_ps_header(columns):
             and {"STATE", "NAME", "ATTEMPT", "POD ID"} <= set(columns))
 
 
+@parser(Specs.crictl_ps)
 def parse_crictl_ps(text, source, names=None):
-    """Calico containers from `crictl ps [-a]`.
+    r"""Calico containers from `crictl ps [-a]`.
 
     Columns: CONTAINER IMAGE CREATED STATE NAME ATTEMPT POD ID [POD] [NAMESPACE] (older crictl
     says `CONTAINER ID` and has no POD/NAMESPACE). CREATED holds spaces (`About an hour ago`), so a
@@ -351,6 +478,21 @@ def parse_crictl_ps(text, source, names=None):
     attempt of each container of a pod is kept, since it is the one running now. Init containers
     (install-cni, flexvol-driver) are `Exited` when they did their job, so `ready` is false for
     them by design.
+
+    `crictl ps -a` (crictl 1.30) on a node whose calico-node pod runs; its init containers have
+    exited (a cut):
+
+    >>> text = '''\
+    ... CONTAINER           IMAGE                                                              CREATED              STATE               NAME                        ATTEMPT             POD ID              POD                     NAMESPACE
+    ... 72358508a62a4       f7101a084765d0234c6755ffaf33c7492ac08ffd52e0f2f5be42eb96e1c08cea   9 minutes ago        Running             calico-node                 1                   67e73fe3abc02       calico-node-gk7tw       calico-system
+    ... 90b8b758b978b       653b1039a0e6e9ecbe6757d8f65a491dc4657b7968d7dd06f93ec59ae0844216   10 minutes ago       Running             kube-proxy                  1                   b430344872dcb       kube-proxy-j9vbs        kube-system
+    ... e79b8087f2f38       e5da368c5b2a785c54a4af5b194e0f99f2dedf5d5e078ffbc129b6f14fecaaa0   10 minutes ago       Exited              install-cni                 1                   67e73fe3abc02       calico-node-gk7tw       calico-system
+    ... '''
+    >>> for container in parse_crictl_ps(text, "sos_commands/crio/crictl_ps_-a"):
+    ...     print(container["name"], container["ready"], container["status"], container["restarts"],
+    ...           container["namespace"], container["pod"])
+    calico-node True Running 1 calico-system calico-node-gk7tw
+    install-cni False Exited 1 calico-system calico-node-gk7tw
     """
     wanted = CALICO_CONTAINERS if names is None else frozenset(names)
     latest = {}  # (pod id, name) -> (attempt, item)
@@ -410,11 +552,25 @@ def _is_crictl_images_header(columns):
     return columns[:2] == ["IMAGE", "TAG"]
 
 
+@parser(Specs.crictl_images)
 def parse_crictl_images(text, source):
-    """`crictl images` / `crictl img ls` (optionally `--digests`): the image store of the node.
+    r"""`crictl images` / `crictl img ls` (optionally `--digests`): the image store of the node.
 
     Returns plain dicts {ref, repository, tag, source} (not a dump section): `ref` is
     `repository:tag`, `tag` None for an untagged image; `<none>` repositories are skipped.
+
+    `crictl images` (crictl 1.30; a cut):
+
+    >>> text = '''\
+    ... IMAGE                                    TAG                 IMAGE ID            SIZE
+    ... docker.io/calico/cni                     v3.28.2             e5da368c5b2a7       94.6MB
+    ... docker.io/calico/node                    v3.28.2             f7101a084765d       147MB
+    ... docker.io/calico/pod2daemon-flexvol      v3.28.2             d123d401f6055       7.19MB
+    ... '''
+    >>> [(image["ref"], image["tag"], image["source"]) for image in parse_crictl_images(text, "crictl_images")]
+    [('docker.io/calico/cni:v3.28.2', 'v3.28.2', 'crictl_images:2'),
+     ('docker.io/calico/node:v3.28.2', 'v3.28.2', 'crictl_images:3'),
+     ('docker.io/calico/pod2daemon-flexvol:v3.28.2', 'v3.28.2', 'crictl_images:4')]
     """
     images = []
     for lineno, _columns, tokens in tables(text, _is_crictl_images_header):
@@ -427,9 +583,19 @@ def parse_crictl_images(text, source):
 
 
 def parse_image_refs(text, source):
-    """Image references separated by whitespace, e.g. `kubectl get pods -A -o
+    r"""Image references separated by whitespace, e.g. `kubectl get pods -A -o
     jsonpath='{..image}'` (all on one line) or one per line: dicts as parse_crictl_images gives.
-    Tokens that are not image references are skipped."""
+    Tokens that are not image references are skipped.
+
+    `kubectl ... -o jsonpath='{range ..image}{@}{"\n"}{end}'` on a calico-node pod (one reference a line):
+
+    >>> text = '''\
+    ... docker.io/calico/node:v3.28.2
+    ... docker.io/calico/cni:v3.28.2
+    ... '''
+    >>> [(image["repository"], image["tag"], image["source"]) for image in parse_image_refs(text, "images")]
+    [('docker.io/calico/node', 'v3.28.2', 'images:1'), ('docker.io/calico/cni', 'v3.28.2', 'images:2')]
+    """
     images = []
     lines, _cut = split_lines(text)
     for lineno, line in lines:
@@ -479,6 +645,13 @@ def calico_version_from_image_ref(image_ref):
     `-o jsonpath='{..image}'`, which prints many references on one line, call it on each (or use
     parse_image_refs). Tags that are not versions (`master`, `latest`) and non-Calico images
     (`quay.io/tigera/operator:v1.30.0`) give None; RKE2's `v3.29.1-build20250110` gives v3.29.1.
+
+    >>> calico_version_from_image_ref("docker.io/calico/node:v3.28.2")
+    'v3.28.2'
+    >>> calico_version_from_image_ref("docker.io/rancher/hardened-calico v3.28.1-build20240911")
+    'v3.28.1'
+    >>> calico_version_from_image_ref("quay.io/tigera/operator:v1.36.5") is None
+    True
     """
     if not isinstance(image_ref, str):
         return None
@@ -496,13 +669,27 @@ def calico_version_from_image_ref(image_ref):
 
 
 def calico_version_from_images(images):
-    """versions items {component: "calico", version, detail, source} from image dicts.
+    r"""versions items {component: "calico", version, detail, source} from image dicts.
 
     `images` as parse_crictl_images / parse_image_refs return. The calico/node image (or its
     Rancher equivalents) decides; other Calico images (cni, kube-controllers, ...) only when no
     node image is there. One item per distinct version in the order seen: an image store keeps
     the images of earlier releases after an upgrade, so more than one version can be listed, and
     `detail` names the image each came from.
+
+    From `crictl images` (crictl 1.30; a cut): the node image decides.
+
+    >>> text = '''\
+    ... IMAGE                                    TAG                 IMAGE ID            SIZE
+    ... docker.io/calico/cni                     v3.28.2             e5da368c5b2a7       94.6MB
+    ... docker.io/calico/node                    v3.28.2             f7101a084765d       147MB
+    ... docker.io/calico/pod2daemon-flexvol      v3.28.2             d123d401f6055       7.19MB
+    ... '''
+    >>> calico_version_from_images(parse_crictl_images(text, "crictl_images"))
+    [{'component': 'calico',
+      'version': 'v3.28.2',
+      'detail': 'image docker.io/calico/node:v3.28.2',
+      'source': 'crictl_images:3'}]
     """
     node_images, other_images = [], []
     if not isinstance(images, (list, tuple)):

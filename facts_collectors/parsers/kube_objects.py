@@ -28,6 +28,8 @@ is given. `of=` names what a listing without a table (No resources found) was a 
 
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import ref, split_lines
 from .kube import header, is_pod_header, pod_component, pod_row
 
@@ -46,8 +48,41 @@ def _kind_of(columns):
     return None
 
 
+@parser(Specs.kubectl_listings)
 def parse_kubectl_listing(text, source, namespace=None, of=None):
-    """kube_objects items from one kubectl listing (see the module docstring)."""
+    r"""kube_objects items from one kubectl listing (see the module docstring).
+
+    `kubectl get namespaces` (kubectl 1.30, operator install):
+
+    >>> text = '''\
+    ... NAME               STATUS   AGE
+    ... calico-apiserver   Active   6d2h
+    ... calico-system      Active   6d3h
+    ... default            Active   6d3h
+    ... kube-node-lease    Active   6d3h
+    ... kube-public        Active   6d3h
+    ... kube-system        Active   6d3h
+    ... tigera-operator    Active   6d3h
+    ... '''
+    >>> items = parse_kubectl_listing(text, "sos_commands/kubernetes/kubectl_get_namespaces")
+    >>> [(item["kind"], item.get("name"), item["source"].rsplit(":", 1)[1]) for item in items]
+    [('Namespace', 'calico-apiserver', '2'),
+     ('Namespace', 'calico-system', '3'),
+     ('Namespace', 'tigera-operator', '8'),
+     ('List', None, '1')]
+
+    `kubectl get all -n tigera-operator -o wide` on a cluster without the operator, as calicoctl
+    cluster diags keeps it (stderr merged):
+
+    >>> text = '''\
+    ... No resources found in tigera-operator namespace.
+    ... '''
+    >>> parse_kubectl_listing(text, "cluster/tigera-operator/tigera-operator.txt", of="Pod")
+    [{'kind': 'List',
+      'of': 'Pod',
+      'namespace': 'tigera-operator',
+      'source': 'cluster/tigera-operator/tigera-operator.txt:1'}]
+    """
     items, pods, lists = [], {}, {}
     columns = kind = None
     lines, _cut = split_lines(text)  # a cut row may hold half a name: never read

@@ -27,6 +27,7 @@ from functools import lru_cache
 from importlib import resources
 
 import yaml
+from calirules.facts_collectors.specs import Specs, parser
 
 from ._common import ref, split_lines
 
@@ -82,12 +83,25 @@ _EVENT_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 # --- readers ---------------------------------------------------------------------------------
 
 def parse_cri_log(text, source=None):
-    """CRI container log (and docker json-file) lines -> [(lineno, time, stream, message)].
+    r"""CRI container log (and docker json-file) lines -> [(lineno, time, stream, message)].
 
     `P` (partial) pieces are joined, without separator, with the following pieces of the same
     stream up to its `F` line; the record keeps the line number and time of its first piece.
     Pieces still waiting for their `F` when the text ends are dropped (a cut record). Docker
     json-file lines lose the trailing newline of `log`. Other lines are skipped.
+
+    Lines in the CRI log format and one in docker's json-file format (the two `P` pieces never
+    reach their `F` line, so they are dropped):
+
+    >>> text = '''\
+    ... 2016-10-20T18:39:20.57606443Z stdout F cri stdout test log
+    ... 2016-10-20T18:39:20.57606443Z stdout P cri stdout partial test log
+    ... 2016-10-20T18:39:20.57606443Z stdout P:TAG1:TAG2 cri stdout partial test log
+    ... {"log":"docker stdout test log","stream":"stdout","time":"2016-10-20T18:39:20.57606443Z"}
+    ... '''
+    >>> parse_cri_log(text)
+    [(1, '2016-10-20T18:39:20.57606443Z', 'stdout', 'cri stdout test log'),
+     (4, '2016-10-20T18:39:20.57606443Z', 'stdout', 'docker stdout test log')]
     """
     records = []
     pending = {}  # stream -> [lineno, time, pieces]
@@ -135,6 +149,19 @@ def parse_calico_line(message):
 
     `component` is None for the older lines written without `component/`. An `svlogd -ttt` (or
     `-tt`, tai64n `-t`) timestamp in front of the line is skipped; `time` is Calico's own.
+
+    A Felix line, and an older one without the `felix/` prefix:
+
+    >>> parse_calico_line("2025-10-15 16:31:48.522 [INFO][81] felix/bpf_ep_mgr.go 595: tcx is not supported. Falling back to tc")
+    {'time': '2025-10-15 16:31:48.522',
+     'level': 'INFO',
+     'pid': 81,
+     'component': 'felix',
+     'file': 'bpf_ep_mgr.go',
+     'line': 595,
+     'msg': 'tcx is not supported. Falling back to tc'}
+    >>> parse_calico_line("2020-08-26 12:26:29.025 [INFO][7] daemon.go 182: …")["component"] is None
+    True
     """
     if not isinstance(message, str):
         return None
@@ -152,12 +179,27 @@ def parse_calico_line(message):
 
 
 def parse_journal(text, source=None):
-    """`journalctl --no-pager` short output -> [(lineno, time, unit, message)].
+    r"""`journalctl --no-pager` short output -> [(lineno, time, unit, message)].
 
     Reads `Nov 27 09:00:00 host unit[pid]: message`, `kernel:` lines (no pid), the short-precise
     (`09:00:00.123456`) and short-iso (`2026-11-27T09:00:00+0100`) forms. `unit` is the syslog
     identifier as written. `-- Logs begin ...`/`-- Boot ...` markers and indented continuation
     lines are outside the grammar and skipped.
+
+    `journalctl --no-pager` (systemd 252):
+
+    >>> text = '''\
+    ... Dec 03 09:00:00 lab-node kernel: nf_conntrack: table full, dropping packet
+    ... Dec 03 09:00:01 lab-node kernel: nf_conntrack: table full, dropping packet
+    ... Dec 03 09:00:05 lab-node systemd[1]: Started firewalld.service - firewalld - dynamic firewall daemon.
+    ... '''
+    >>> parse_journal(text)
+    [(1, 'Dec 03 09:00:00', 'kernel', 'nf_conntrack: table full, dropping packet'),
+     (2, 'Dec 03 09:00:01', 'kernel', 'nf_conntrack: table full, dropping packet'),
+     (3,
+      'Dec 03 09:00:05',
+      'systemd',
+      'Started firewalld.service - firewalld - dynamic firewall daemon.')]
     """
     records = []
     lines, _cut = split_lines(text)
@@ -171,8 +213,22 @@ def parse_journal(text, source=None):
 
 
 def parse_dmesg(text, source=None):
-    """`dmesg` / `dmesg -T` output -> [(lineno, time, message)]; `time` as written
-    (`1234.567890` or `Fri Nov 27 09:00:00 2026`). Lines without a timestamp are skipped."""
+    r"""`dmesg` / `dmesg -T` output -> [(lineno, time, message)]; `time` as written
+    (`1234.567890` or `Fri Nov 27 09:00:00 2026`). Lines without a timestamp are skipped.
+
+    `dmesg` and `dmesg -T` (kernel 6.18), the same last line:
+
+    >>> text = '''\
+    ... [  941.079409] crpbr0: port 1(crptap0) entered disabled state
+    ... '''
+    >>> parse_dmesg(text)
+    [(1, '941.079409', 'crpbr0: port 1(crptap0) entered disabled state')]
+    >>> text = '''\
+    ... [Fri Nov 27 09:24:50 2026] crpbr0: port 1(crptap0) entered disabled state
+    ... '''
+    >>> parse_dmesg(text)
+    [(1, 'Fri Nov 27 09:24:50 2026', 'crpbr0: port 1(crptap0) entered disabled state')]
+    """
     records = []
     lines, _cut = split_lines(text)
     for lineno, line in lines:
@@ -187,7 +243,11 @@ def parse_dmesg(text, source=None):
 @lru_cache(maxsize=None)
 def signatures():
     """The signature table, loaded and compiled once. Raises ValueError if the packaged file is
-    malformed (a packaging bug, caught by the tests; not something log input can cause)."""
+    malformed (a packaging bug, caught by the tests; not something log input can cause).
+
+    >>> [(signature.event, signature.level) for signature in signatures() if signature.component == "kernel"]
+    [('conntrack_table_full', None)]
+    """
     path = resources.files("calirules.facts_collectors").joinpath("data/log_signatures.yaml")
     entries = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(entries, list):
@@ -226,7 +286,11 @@ def _signature(number, entry):
 
 def normalize_hint(hint):
     """A journal identifier, file-derived name or component -> a known hint, or None (unknown:
-    signatures then match on the text alone)."""
+    signatures then match on the text alone).
+
+    >>> normalize_hint("NetworkManager.service"), normalize_hint("containerd"), normalize_hint("k3s")
+    ('NetworkManager', 'container-runtime', None)
+    """
     return _normalize_hint(hint) if isinstance(hint, str) else None
 
 
@@ -239,7 +303,7 @@ def _normalize_hint(hint):
 
 
 def classify(records, source, default_component=None, seen=None):
-    """[(lineno, time, component_hint, message)] -> `log_events` items.
+    r"""[(lineno, time, component_hint, message)] -> `log_events` items.
 
     A message that is a Calico logrus line is matched on its text after `file.go line: `; its
     level, its own timestamp and (for felix/confd/startup lines) its `component/` prefix are
@@ -255,6 +319,20 @@ def classify(records, source, default_component=None, seen=None):
     One item per (component, event), in order of first match: `count` = matching lines,
     `first`/`last` = first/last timestamp seen on them, `message` (trimmed to MESSAGE_LIMIT
     characters), `level` (the line's, else the signature's) and `source` of the first match.
+
+    `journalctl --no-pager` (systemd 252): two kernel lines of one event, one of another:
+
+    >>> text = '''\
+    ... Dec 03 09:00:00 lab-node kernel: nf_conntrack: table full, dropping packet
+    ... Dec 03 09:00:01 lab-node kernel: nf_conntrack: table full, dropping packet
+    ... Dec 03 09:00:05 lab-node systemd[1]: Started firewalld.service - firewalld - dynamic firewall daemon.
+    ... '''
+    >>> items = classify(parse_journal(text), "sos_commands/logs/journalctl_--no-pager")
+    >>> [(item["component"], item["event"], item["count"], item["first"], item["last"]) for item in items]
+    [('kernel', 'conntrack_table_full', 2, 'Dec 03 09:00:00', 'Dec 03 09:00:01'),
+     ('firewalld', 'firewalld_started', 1, 'Dec 03 09:00:05', 'Dec 03 09:00:05')]
+    >>> items[0]["message"], items[0]["source"]
+    ('nf_conntrack: table full, dropping packet', 'sos_commands/logs/journalctl_--no-pager:1')
     """
     table = signatures()
     default_hint = normalize_hint(default_component)
@@ -351,7 +429,13 @@ def _trim(message):
 
 def component_from_path(source):
     """`/var/log/calico/felix/current`, `diagnostics/logs/bird6/current` -> felix / bird; a
-    file that names none of felix, confd, bird(6), cni -> calico-node."""
+    file that names none of felix, confd, bird(6), cni -> calico-node.
+
+    >>> component_from_path("var/log/calico/felix/current"), component_from_path("diagnostics/logs/bird6/current")
+    ('felix', 'bird')
+    >>> component_from_path("var/log/calico/calico-node.log")
+    'calico-node'
+    """
     if isinstance(source, str):
         for part in reversed(re.split(r"[\\/]", source)[:-1]):
             if part.lower() in _PATH_COMPONENTS:
@@ -359,8 +443,9 @@ def component_from_path(source):
     return "calico-node"
 
 
+@parser(Specs.logs, Specs.ipset_list)
 def log_events_from_file(text, source, kind, component=None, seen=None):
-    """Classify one log file; `kind` says how to read it:
+    r"""Classify one log file; `kind` says how to read it:
 
       cri      container log under /var/log/pods or /var/log/containers (default component
                calico-node: the calico-node container runs felix, confd and BIRD);
@@ -374,6 +459,28 @@ def log_events_from_file(text, source, kind, component=None, seen=None):
 
     `component` overrides the default hint; `seen` is passed to classify for journal lines
     (duplicates across journal and syslog files). An unknown kind gives [].
+
+    `journalctl --no-pager` (systemd 252):
+
+    >>> text = '''\
+    ... Dec 03 09:00:00 lab-node kernel: nf_conntrack: table full, dropping packet
+    ... Dec 03 09:00:01 lab-node kernel: nf_conntrack: table full, dropping packet
+    ... Dec 03 09:00:05 lab-node systemd[1]: Started firewalld.service - firewalld - dynamic firewall daemon.
+    ... '''
+    >>> [(e["component"], e["event"], e["count"], e["first"], e["last"])
+    ...  for e in log_events_from_file(text, "sos_commands/logs/journalctl_--no-pager", "journal")]
+    [('kernel', 'conntrack_table_full', 2, 'Dec 03 09:00:00', 'Dec 03 09:00:01'),
+     ('firewalld', 'firewalld_started', 1, 'Dec 03 09:00:05', 'Dec 03 09:00:05')]
+
+    A Felix message (its iptables backend check), read as a plain felix log:
+
+    >>> text = '''\
+    ... Iptables backend specified does not match the detected backend, using specified backend
+    ... '''
+    >>> [(e["component"], e["event"], e["message"]) for e in log_events_from_file(text, "felix.log", "plain", "felix")]
+    [('felix',
+      'felix_iptables_backend_mismatch',
+      'Iptables backend specified does not match the detected backend, using specified backend')]
     """
     if kind == "cri":
         records = [(lineno, time, None, message) for lineno, time, _stream, message in parse_cri_log(text)]

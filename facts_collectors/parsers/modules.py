@@ -6,6 +6,8 @@ in `modules.builtin`), so a module missing here may still be compiled into the k
 
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import ref, split_lines, to_int
 
 _MODULE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -17,8 +19,23 @@ def _fact(name, source, lineno):
     return {"name": name, "state": "loaded", "source": ref(source, lineno)}
 
 
+@parser(Specs.proc_modules, paths=("sos_commands/kernel/lsmod",))
 def parse_lsmod(text, source):
-    """`Module  Size  Used by` header, then `name size count [users,...]` (columns not aligned)."""
+    r"""`Module  Size  Used by` header, then `name size count [users,...]` (columns not aligned).
+
+    `lsmod` (columns stop lining up after a long name):
+
+    >>> text = '''\
+    ... Module                  Size  Used by
+    ... xt_CHECKSUM            12549  1
+    ... ipt_MASQUERADE         12678  3
+    ... nf_nat_masquerade_ipv4    13412  1 ipt_MASQUERADE
+    ... '''
+    >>> [(module["name"], module["source"]) for module in parse_lsmod(text, "sos_commands/kernel/lsmod")]
+    [('xt_CHECKSUM', 'sos_commands/kernel/lsmod:2'),
+     ('ipt_MASQUERADE', 'sos_commands/kernel/lsmod:3'),
+     ('nf_nat_masquerade_ipv4', 'sos_commands/kernel/lsmod:4')]
+    """
     modules = []
     lines, _cut = split_lines(text)
     for lineno, line in lines:
@@ -31,8 +48,19 @@ def parse_lsmod(text, source):
     return modules
 
 
+@parser(Specs.proc_modules)
 def parse_proc_modules(text, source):
-    """`name size refcount deps state address [taints]`, e.g. `vxlan 53248 0 - Live 0x0`."""
+    r"""`name size refcount deps state address [taints]`, e.g. `vxlan 53248 0 - Live 0x0`.
+
+    On a kernel without loadable modules the file is missing; what a collector keeps then is the
+    error, which holds no module:
+
+    >>> text = '''\
+    ... cat: /proc/modules: No such file or directory
+    ... '''
+    >>> parse_proc_modules(text, "proc/modules")
+    []
+    """
     modules = []
     lines, _cut = split_lines(text)
     for lineno, line in lines:

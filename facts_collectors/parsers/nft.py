@@ -12,6 +12,8 @@ Both dataplanes present at once means two programs fight over the node's packets
 
 import re
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import (
     is_warning,
     new_chain,
@@ -39,8 +41,9 @@ _STATEMENT_TARGETS = {"masquerade": "MASQUERADE", "snat": "SNAT", "dnat": "DNAT"
                       "redirect": "REDIRECT", "log": "LOG", "notrack": "NOTRACK"}
 
 
+@parser(Specs.nft_ruleset)
 def parse_nft_ruleset(text, source):
-    """Parse `nft list ruleset` (with or without -a/-n).
+    r"""Parse `nft list ruleset` (with or without -a/-n).
 
     Returns {"iptables_tables": [...], "ip6tables_tables": [...], "calico_tables": [...],
     "calico6_tables": [...], "other_tables": ["<family> <name>", ...], "tables": [...],
@@ -52,6 +55,45 @@ def parse_nft_ruleset(text, source):
     accept/drop/reject/return -> ACCEPT/DROP/REJECT/RETURN, masquerade -> MASQUERADE,
     `meta mark set` -> MARK. `match` is the rule without counter, verdict, comment and handle.
     Calico comments `"cali:<id>; text"` become two comments, as iptables shows them.
+
+    `nft -a list ruleset` on a lab node running iptables-nft rules and Calico's nftables
+    dataplane at once (a cut; nft's tab indentation shown as spaces):
+
+    >>> text = '''\
+    ... # Warning: table ip filter is managed by iptables-nft, do not touch!
+    ... table ip filter { # handle 3
+    ...     chain INPUT { # handle 1
+    ...         type filter hook input priority filter; policy accept;
+    ...     }
+    ...
+    ...     chain FORWARD { # handle 2
+    ...         type filter hook forward priority filter; policy drop;
+    ...          counter packets 6 bytes 504 jump KUBE-FORWARD # handle 7
+    ...          counter packets 6 bytes 504 jump cali-FORWARD # handle 8
+    ...           meta mark & 0x00010000 == 0x00010000 counter packets 6 bytes 504 accept # handle 9
+    ...     }
+    ... }
+    ... table ip calico { # handle 4
+    ...     chain filter-FORWARD { # handle 5
+    ...         type filter hook forward priority filter; policy accept;
+    ...         counter packets 6 bytes 504 jump filter-cali-FORWARD comment "cali:dpfqBgJrpRwlrqw1;" # handle 15
+    ...         meta mark & 0x00010000 == 0x00010000 counter packets 6 bytes 504 accept comment "cali:yp7iNUYNEhDmKF6E; Policy explicitly accepted packet." # handle 16
+    ...     }
+    ... }
+    ... '''
+    >>> result = parse_nft_ruleset(text, "sos_commands/firewall_tables/nft_-a_list_ruleset")
+    >>> [(t["family"], t["name"], t["chains"], t["rules"]) for t in result["tables"]]
+    [('ip', 'filter', 2, 3), ('ip', 'calico', 1, 2)]
+    >>> result["warnings"]
+    ['Warning: table ip filter is managed by iptables-nft, do not touch!']
+    >>> forward = result["iptables_tables"][0]["chains"][1]
+    >>> forward["name"], forward["policy"], [(r["target"], r["packets"]) for r in forward["rules"]]
+    ('FORWARD', 'DROP', [('KUBE-FORWARD', 6), ('cali-FORWARD', 6), ('ACCEPT', 6)])
+    >>> accept = result["calico_tables"][0]["chains"][0]["rules"][1]
+    >>> accept["target"], accept["match"], accept["comments"]
+    ('ACCEPT',
+     'meta mark & 0x00010000 == 0x00010000',
+     ['cali:yp7iNUYNEhDmKF6E', 'Policy explicitly accepted packet.'])
     """
     result = {"iptables_tables": [], "ip6tables_tables": [], "calico_tables": [],
               "calico6_tables": [], "other_tables": [], "tables": [], "warnings": [], "warning_sources": []}

@@ -7,6 +7,8 @@ Each parser returns the node fields it found plus `sources` (field -> file:line)
 import re
 import shlex
 
+from calirules.facts_collectors.specs import Specs, parser
+
 from ._common import ref, split_lines
 
 _ARCH = re.compile(r"^[A-Za-z0-9_]+$")
@@ -16,11 +18,30 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
 
 
+@parser(Specs.uname)
 def parse_uname_a(text, source):
-    """`Linux <hostname> <release> <version, several words> <machine> [...] GNU/Linux`.
+    r"""`Linux <hostname> <release> <version, several words> <machine> [...] GNU/Linux`.
 
     Returns {kernel: release, hostname, arch, sources}. The version is free text with a variable
     word count, so the release is the third word and the arch is read from the end.
+
+    `uname -a` on a lab node, and on a RHEL 7 host (machine, processor and platform all printed):
+
+    >>> text = '''\
+    ... Linux crp-node1 6.18.44-fc-v669 #1 SMP PREEMPT_DYNAMIC @0 x86_64 GNU/Linux
+    ... '''
+    >>> parse_uname_a(text, "sos_commands/kernel/uname_-a")
+    {'kernel': '6.18.44-fc-v669',
+     'hostname': 'crp-node1',
+     'arch': 'x86_64',
+     'sources': {'kernel': 'sos_commands/kernel/uname_-a:1',
+                 'hostname': 'sos_commands/kernel/uname_-a:1',
+                 'arch': 'sos_commands/kernel/uname_-a:1'}}
+    >>> rhel7 = '''\
+    ... Linux rhel7box 3.10.0-229.el7.x86_64 #1 SMP Mon Mar 3 13:32:45 EST 2014 x86_64 x86_64 x86_64 GNU/Linux
+    ... '''
+    >>> {key: value for key, value in parse_uname_a(rhel7, "uname_-a").items() if key != "sources"}
+    {'kernel': '3.10.0-229.el7.x86_64', 'hostname': 'rhel7box', 'arch': 'x86_64'}
     """
     lines, _cut = split_lines(text)
     for lineno, line in lines:
@@ -38,8 +59,21 @@ def parse_uname_a(text, source):
     return {}
 
 
+@parser(Specs.os_release)
 def parse_os_release(text, source):
-    """`/etc/os-release`: {os: PRETTY_NAME (else NAME VERSION), sources}."""
+    r"""`/etc/os-release`: {os: PRETTY_NAME (else NAME VERSION), sources}.
+
+    `/etc/os-release` of a Debian 12 node (first lines):
+
+    >>> text = '''\
+    ... PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+    ... NAME="Debian GNU/Linux"
+    ... VERSION_ID="12"
+    ... VERSION="12 (bookworm)"
+    ... '''
+    >>> parse_os_release(text, "etc/os-release")
+    {'os': 'Debian GNU/Linux 12 (bookworm)', 'sources': {'os': 'etc/os-release:1'}}
+    """
     values, lines_of = {}, {}
     lines, _cut = split_lines(text)
     for lineno, line in lines:
@@ -58,8 +92,18 @@ def parse_os_release(text, source):
     return {}
 
 
+@parser(Specs.hostname)
 def parse_hostname(text, source):
-    """The `hostname` command's output (or /etc/hostname): {hostname, sources}."""
+    r"""The `hostname` command's output (or /etc/hostname): {hostname, sources}.
+
+    `hostname` on a lab node:
+
+    >>> text = '''\
+    ... crp-node1
+    ... '''
+    >>> parse_hostname(text, "sos_commands/host/hostname")
+    {'hostname': 'crp-node1', 'sources': {'hostname': 'sos_commands/host/hostname:1'}}
+    """
     lines, _cut = split_lines(text)
     for lineno, line in lines:
         name = line.strip()

@@ -1,40 +1,35 @@
 """No parser raises, whatever prefix of whatever fixture (or non-text) it is handed."""
 
+import importlib
+import inspect
+import pkgutil
 import random
 
 import pytest
-from calirules.facts_collectors.parsers import (
-    calico_resources,
-    cni,
-    conntrack,
-    hostnet,
-    iproute,
-    ipset,
-    iptables,
-    kube,
-    kube_objects,
-    logs,
-    modules,
-    nft,
-    sysctl,
-    system,
-)
+from calirules.facts_collectors import parsers, specs
+from calirules.facts_collectors.parsers import sysctl
 from rawfixtures import RAW
 
-PARSERS = [
-    sysctl.parse_sysctl_a, iproute.parse_ip_link, iproute.parse_ip_route, iproute.parse_ip_rule,
-    iproute.parse_ip_neigh, iptables.parse_iptables_save, iptables.parse_iptables_list,
-    nft.parse_nft_ruleset, modules.parse_lsmod, modules.parse_proc_modules, system.parse_uname_a,
-    system.parse_os_release, system.parse_hostname, conntrack.parse_conntrack_S,
-    conntrack.parse_proc_net_stat_nf_conntrack, conntrack.parse_nf_conntrack_count,
-    conntrack.parse_nf_conntrack_max, kube.parse_kubectl_version, kube.parse_kubelet_version,
-    kube.parse_kubectl_pods, kube.parse_kubectl_nodes, kube.parse_crictl_ps, kube.parse_crictl_images,
-    kube.parse_image_refs, ipset.parse_ipset_list, cni.parse_cni_conflist, logs.parse_cri_log, logs.parse_journal,
-    logs.parse_dmesg, calico_resources.parse_ippools, iptables.parse_ip_tables_names,
-    hostnet.parse_ini, hostnet.parse_systemctl_units, hostnet.parse_nmcli_general_status,
-    kube_objects.parse_kubectl_listing, calico_resources.parse_installations,
-    calico_resources.parse_felixconfigurations, calico_resources.parse_calico_node_env, calico_resources.parse_objects,
-]
+
+def _text_parsers():
+    """Every parser that reads a file's text: each registered on the evidence registry, and every
+    public parse_* helper of the parser modules. None is listed by hand, so a new parser is walked."""
+    found = list(specs.all_parsers())
+    for info in pkgutil.iter_modules(parsers.__path__):
+        module = importlib.import_module(f"{parsers.__name__}.{info.name}")
+        found += [f for name, f in vars(module).items()
+                  if name.startswith("parse_") and inspect.isfunction(f) and f.__module__ == module.__name__]
+    unique = list(dict.fromkeys(found))
+    return [f for f in unique if _takes_text_and_source(f)]
+
+
+def _takes_text_and_source(function):
+    params = list(inspect.signature(function).parameters.values())
+    return [p.name for p in params[:2]] == ["text", "source"] and all(
+        p.default is not inspect.Parameter.empty for p in params[2:])
+
+
+PARSERS = _text_parsers()
 FIXTURES = sorted(path for path in RAW.rglob("*") if path.is_file() and path.suffix not in (".sh", ".md"))
 # Characters that matter to some grammar: quotes, braces, continuations, counters, separators.
 SPICE = ['"', "{", "}", "\\", "\t", "[", "@", ":", "=", "#", "-A ", "-g", "nexthop ", "*nat\n", ":X - ["]
@@ -60,6 +55,15 @@ def test_parser_survives_every_damaged_fixture(parse):
     for odd in (None, b"\xff\xfe\x00 1: x", 42, ""):
         assert not parse(odd, "odd") or isinstance(parse(odd, "odd"), (list, dict))
     assert results > 100
+
+
+def test_the_walk_covers_the_registry():
+    registered = {f.__name__ for f in specs.all_parsers()}
+    walked = {f.__name__ for f in PARSERS}
+    # the ones that take something else: a path and text, a list of files, the kind of log
+    assert registered - walked == {"parse_proc_sys_file", "networkmanager_claims", "networkd_claims",
+                                   "log_events_from_file"}
+    assert {"parse_ip_link", "parse_iptables_save", "parse_cri_log"} <= walked
 
 
 def test_proc_sys_file_survives_odd_paths():
