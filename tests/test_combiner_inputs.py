@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import pytest
 from calirules.authoring.ruletests import dump_for_test
-from calirules.engine.combiners import COMBINERS, FACT_INPUTS, build_facts
+from calirules.engine.combiners import COMBINERS, FACT_INPUTS, build_facts, combine, summarise
 from calirules.engine.combiners.base import Combiner, FactInputs, Inputs, Output
 from calirules.engine.rulebook import load_rulebook
 from calirules.engine.vocabulary import FACT_TYPES
@@ -59,12 +59,27 @@ class RecordingInputs(Inputs):
         return self._dump[section]
 
 
+class RecordingOutput(Output):
+    """An Output that notes which fact types a combiner reads back (`of`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.types_read = set()
+
+    def of(self, type_name):
+        self.types_read.add(type_name)
+        return super().of(type_name)
+
+
 def run_recorded(dump, combiners=COMBINERS):
-    """Run the combiners in order, each on its own recording view: (Output, {combiner: view})."""
-    out, views = Output(), {}
+    """Run the combiners in order, each on its own recording view: (Output, {combiner: view});
+    a view's `facts_read` are the fact types its combiner read back from the Output."""
+    out, views = RecordingOutput(), {}
     for combiner in combiners:
         views[combiner] = view = RecordingInputs(dump)
+        out.types_read = set()
         combiner.combine(view, out)
+        view.facts_read = out.types_read
     return out, views
 
 
@@ -117,6 +132,23 @@ def test_every_declared_section_is_read_with_data_by_some_dump(dumps):
             used[combiner] |= view.used
     unread = {c.name: sorted(c.reads - used[c]) for c in COMBINERS if c.reads - used[c]}
     assert not unread, f"declared but never read from a dump that has them: {unread}"
+
+
+def test_fact_types_a_combiner_reads_back_are_declared_and_made_before_it(dumps):
+    made_before, order = set(), {}
+    for combiner in COMBINERS:
+        order[combiner] = set(made_before)
+        made_before |= {m.fact for m in combiner.makes}
+    for combiner in COMBINERS:
+        assert set(combiner.reads_facts) <= order[combiner], combiner.name
+    for name, dump in dumps:
+        for combiner, view in run_recorded(dump)[1].items():
+            assert view.facts_read <= set(combiner.reads_facts), (name, combiner.name, view.facts_read)
+
+
+def test_the_summary_alone_is_the_summary_of_a_full_run(dumps):
+    for name, dump in dumps[::5]:
+        assert summarise(dump) == combine(dump).summary, name
 
 
 def test_recording_changes_nothing(dumps):

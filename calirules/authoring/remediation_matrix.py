@@ -15,7 +15,7 @@ from calirules.authoring.ruletests import dump_for_test
 from calirules.base import templating
 from calirules.base.errors import InputError
 from calirules.engine import platform, runner
-from calirules.engine.combiners import FACT_INPUTS, combine
+from calirules.engine.combiners import FACT_INPUTS, summarise
 from calirules.facts_collectors.dump import normalise
 from calirules.report.build import build_report
 
@@ -55,7 +55,7 @@ def renderings(rule, book, engine, every_cell=False):
             if per_cell or diagnosis is None:
                 diagnosis = _diagnosis(rule, book, engine, dump, test)
             else:  # the same firings, rendered for this cell's node
-                diagnosis = replace(diagnosis, summary=combine(dump).summary)
+                diagnosis = replace(diagnosis, summary=summarise(dump))
             if diagnosis is not None:
                 found.append(_render(diagnosis, book, env, version, method))
             elif not per_cell:

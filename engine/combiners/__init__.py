@@ -23,7 +23,7 @@ from calirules.engine.combiners import (
 )
 from calirules.engine.combiners.base import Inputs, Output, sections_present
 
-__all__ = ["COMBINERS", "FACT_INPUTS", "build_facts", "combine", "sections_present"]
+__all__ = ["COMBINERS", "FACT_INPUTS", "build_facts", "combine", "sections_present", "summarise"]
 
 # In this order: the order facts are declared into experta (and so the order firings and evidence
 # come out), and the summary last, since it reads the facts of the others.
@@ -50,3 +50,14 @@ def combine(dump, sysctl_keys=None, symptom=None):
 def build_facts(dump, sysctl_keys=None, symptom=None):
     """The engine facts of `dump`: [(type name, fields dict)]."""
     return combine(dump, sysctl_keys, symptom).facts
+
+
+def summarise(dump):
+    """The node summary alone (to render firings already found against another version of the
+    dump): the summary combiner and the combiners making the facts it reads."""
+    wanted = set(summary.COMBINER.reads_facts)
+    inputs, out = Inputs(dump), Output()
+    for combiner in COMBINERS:
+        if combiner is summary.COMBINER or wanted & {made.fact for made in combiner.makes}:
+            combiner.combine(inputs, out)
+    return out.summary

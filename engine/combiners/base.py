@@ -5,7 +5,8 @@ A combiner declares, next to its code, every dump section it reads:
     (`FactInputs.section`) and the further sections single fields need (`field_sections`:
     without one, those fields are None and a rule that needs them is not evaluated);
   - `also_reads`: sections it consults that no field needs (their absence only narrows what a
-    fact says, so ranking must not report them missing).
+    fact says, so ranking must not report them missing);
+  - `reads_facts`: fact types other combiners made that it reads (it runs after them).
 Ranking and missing-evidence reasoning read these declarations (combiners.FACT_INPUTS); a test
 runs every combiner on real dumps and checks that the sections it reads are the ones declared.
 """
@@ -29,6 +30,7 @@ class Combiner:
     combine: object
     makes: tuple = ()  # FactInputs of each fact type it adds
     also_reads: tuple = ()
+    reads_facts: tuple = ()
 
     @property
     def name(self):

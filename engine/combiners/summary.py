@@ -40,7 +40,7 @@ def combine(dump, out):
         notes=list((dump.get("collection") or {}).get("notes") or ()))
 
 
-COMBINER = Combiner(combine, also_reads=(
+COMBINER = Combiner(combine, reads_facts=("Netfilter", "Version", "IpPool"), also_reads=(
     "node", "routes", "collection",
     # engine.platform.describe's evidence for the install method, data plane and encapsulation
     "components", "kube_objects", "settings", "nft_tables", "netfilter", "log_events", "interfaces"))
