@@ -118,9 +118,7 @@ class TarStream:
         ffi = _libarchive()
         archive = ffi.read_new()
         try:
-            for name in _TAR_FILTERS[self.fmt]:
-                ffi.get_read_filter_function(name)(archive)
-            ffi.read_support_format_tar(archive)
+            self._enable(ffi, archive)
             ffi.read_open_filename_w(archive, self.path, 64 * 1024)
         except ffi.ArchiveError as exc:
             ffi.read_free(archive)
@@ -128,6 +126,11 @@ class TarStream:
         self._archive, self._entry = archive, ffi.entry_new()
         self._buffer = ctypes.create_string_buffer(CHUNK)
         return self
+
+    def _enable(self, ffi, archive):
+        for name in _TAR_FILTERS[self.fmt]:
+            ffi.get_read_filter_function(name)(archive)
+        ffi.read_support_format_tar(archive)
 
     def __exit__(self, *exc):
         ffi = _libarchive()
