@@ -135,6 +135,7 @@ class ArchiveSource(EvidenceSource):
         self._suppressed = 0
         self._cached = 0
         self._zip = None
+        self._not_an_archive = None  # what to say when the tar reader does not recognise the content
         self._entries = {}
         self._dirs = set()
         self._memo = {}
@@ -269,9 +270,8 @@ class ArchiveSource(EvidenceSource):
 
     def _damage(self, exc, done):
         if done == 0 and getattr(exc, "unrecognised", False):
-            unknown = getattr(self, "_not_an_archive", None)
-            if unknown:
-                raise InputError(unknown, self.path)
+            if self._not_an_archive:
+                raise InputError(self._not_an_archive, self.path)
             return f"{_FORMAT_NAMES[self.format]} data is not a tar archive ({_why(exc)})"
         kind = "truncated" if getattr(exc, "truncated", False) else "corrupt"
         return f"archive {kind} after {done} members ({_why(exc)})"
