@@ -153,11 +153,11 @@ class TarStream:
             except ffi.ArchiveError as exc:
                 raise _damaged(exc, archive) from None
             name = _entry_string(lib, entry, "pathname") or ""
-            hardlink = _entry_string(lib, entry, "hardlink")
-            if hardlink is not None:
-                yield Member(name, HARDLINK, target=hardlink)
+            if lib.archive_entry_hardlink(entry) is not None:  # one call for the common case: no link
+                yield Member(name, HARDLINK, target=_entry_string(lib, entry, "hardlink"))
                 continue
-            kind = _MODE_KINDS.get(filetype(entry), f"unknown type {oct(filetype(entry))}")
+            mode = filetype(entry)
+            kind = _MODE_KINDS.get(mode) or f"unknown type {oct(mode)}"
             if kind == SYMLINK:
                 yield Member(name, SYMLINK, target=_entry_string(lib, entry, "symlink") or "")
             else:
