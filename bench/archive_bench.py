@@ -89,8 +89,6 @@ _TARFILE_ERRORS = (tarfile.TarError, EOFError, OSError, lzma.LZMAError, zlib.err
 class TarfileStream:
     """tarfile in stream mode ('r|*'): one pass, headers and content through the policy's guard."""
 
-    random_access = False
-
     def __init__(self, path, fmt):
         self.path, self.fmt = path, fmt
 
