@@ -4,34 +4,31 @@
 to the bundle root (`sos_commands/networking/ip_-d_address`). Nothing is ever extracted or written;
 the format is found from the first bytes, not from the file name.
 
-Decisions (each one documented where it is enforced):
+This module is the policy; the formats are read by libraries (archive_formats: libarchive for tar,
+zipfile for zip). Decisions, each one enforced here:
 
-* Index once by streaming. Tar archives (plain or compressed) are read once, front to back, by a
-  small header scanner (`_TarScanner`: ustar, pax and GNU long names; tarfile's per-header cost
-  was 80% of diagnosing a 250-pod sosreport); zip archives by their central directory, parsed here (not with
-  `zipfile.ZipFile`, which builds a ~550-byte `ZipInfo` for every entry before we can look at the
-  count, 55 MB for a 100,000-member zip).
+* Index once. A tar (plain or compressed) is read once, front to back; a zip by its central
+  directory, its members' content on demand.
 * Memory is bounded, not proportional to the archive. The index holds a small record per member.
-  Content is kept in memory only for compressed tars, and only for members up to
-  `Limits.cache_member_bytes` until `Limits.cache_total_bytes` is used: collectors read hundreds
-  of small command outputs and /proc/sys files, and an xz/gzip/bz2 stream cannot seek, so without
-  that cache every read would decompress the archive again from the start. Larger members (or those
-  after the cache is full) are read on demand by streaming the archive again up to that member
-  (time bounded by the caps below). Plain tars are read by offset and zips by their local header,
-  so neither needs a cache.
+  Tar content is kept in memory only for members up to `Limits.cache_member_bytes` until
+  `Limits.cache_total_bytes` is used: collectors read hundreds of small command outputs and
+  /proc/sys files, and a compressed stream cannot seek, so without that cache every read would
+  decompress the archive again from the start. Larger members (or those after the cache is full)
+  are read on demand by streaming the archive again up to that member. Zip members are read on
+  demand by their offset, so a zip needs no cache.
 * Big members: the TAIL is kept (the last `max_member_bytes`), as sos does for its `.tailed`
   files and as `DirectorySource.read_bytes` does; a note says so.
-* Decompression bombs: for a tar, every read of the decompressed stream checks the running ratio
-  of uncompressed to compressed bytes once more than `bomb_min_bytes` came out; above `max_ratio`
-  reading stops, the members completed before it stay usable and a note says where it stopped
+* Decompression bombs: for a tar, every chunk of content read checks the running ratio of
+  content to compressed bytes once more than `bomb_min_bytes` came out; above `max_ratio` reading
+  stops, the members completed before it stay usable and a note says where it stopped
   (`InputError` if nothing usable was read). For a zip, each member's declared sizes are known
   before any byte is inflated: a member over `bomb_min_bytes` with a ratio above `max_ratio` is
-  skipped with a note, and no member may inflate to more than its declared size.
+  skipped with a note; no member may give more than its declared size.
 * Member count: more than `max_members` members is refused with `InputError` (real sosreports
   have well under 50,000). A zip's count is read from its end record before anything else, so a
-  zip claiming millions of entries costs nothing; a tar is refused when header max+1 is reached.
-* Total size: at most `max_total_bytes` of uncompressed data is read. A tar stops there (members
-  completed before stay usable, with a note); zip members past it are skipped with a note.
+  zip claiming millions of entries costs nothing; a tar is refused when member max+1 is reached.
+* Total size: at most `max_total_bytes` of content is read. A tar stops there (members completed
+  before stay usable, with a note); zip members past it are skipped with a note.
 * Truncated or corrupt archives: the members read completely before the damage are kept with the
   note `archive truncated after N members (...)`; `InputError` if none was.
 * Member safety (each refusal is a one-line note; the rest of the bundle stays usable): absolute
@@ -41,20 +38,21 @@ Decisions (each one documented where it is enforced):
   skipped, as are loops and dangling links.
 """
 
-import bz2
 import collections
-import contextlib
-import gzip
-import lzma
 import os
 import stat
-import struct
-import tarfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from calirules.base.errors import InputError
+from calirules.facts_collectors import archive_formats as formats
+from calirules.facts_collectors.archive_formats import (
+    DIR,
+    FILE,
+    HARDLINK,
+    SYMLINK,
+    Damaged,
+)
 from calirules.facts_collectors.source import (
     MAX_FILE_BYTES,
     DirectorySource,
@@ -73,34 +71,25 @@ class Limits:
     max_members: int = 200_000          # more members: the archive is refused (InputError)
     max_ratio: float = 100.0            # uncompressed / compressed above this is a decompression bomb...
     bomb_min_bytes: int = 64 * MIB      # ...once more than this came out (tar: the stream, zip: a member)
-    cache_member_bytes: int = 32 * MIB  # compressed tar: members up to this size are kept in memory...
+    cache_member_bytes: int = 32 * MIB  # tar: members up to this size are kept in memory...
     cache_total_bytes: int = 256 * MIB  # ...until this much is held; the rest is re-read on demand
 
 
 MAX_NAME_BYTES = 4096            # PATH_MAX; longer member names are refused
 MAX_INDEX_NAME_BYTES = 64 * MIB  # all member paths together; more is refused like too many members
-MAX_HEADER_BYTES = 1 * MIB       # tar pax / GNU long-name headers, which tarfile reads whole
 MAX_LINK_HOPS = 40               # like Linux's ELOOP limit
 MAX_NOTES = 200                  # further notes are counted in one summary line
 MAX_SYMLINK_TARGET = 4096        # zip symlink targets are member content; longer ones are refused
-CHUNK = 1 * MIB                  # read granularity (bounds the memory of one read step)
-STREAM_BUFSIZE = 64 * KIB        # read size when looking for the end-of-archive marker
-BLOCK = tarfile.BLOCKSIZE
+CHUNK = formats.CHUNK
 
-# Entry kinds and where a regular file's content lives.
-FILE, DIR, SYMLINK, HARDLINK = "file", "dir", "symlink", "hardlink"
-MEM, SEEK, STREAM, ZIP = "mem", "seek", "stream", "zip"
+# Where a regular file's content lives: in memory, streamed again, or in the zip.
+MEM, STREAM, ZIP = "mem", "stream", "zip"
 # Outcomes of resolving a path inside the bundle.
 OUTSIDE, MISSING, LOOP = "outside", "missing", "loop"
 
 _FORMAT_NAMES = {"tar": "tar", "gz": "gzip", "xz": "xz", "bz2": "bzip2", "zip": "zip"}
 _SUFFIXES = ((".tar.xz", "xz"), (".txz", "xz"), (".tar.gz", "gz"), (".tgz", "gz"), (".tar.bz2", "bz2"),
              (".tbz2", "bz2"), (".tbz", "bz2"), (".tar", "tar"), (".zip", "zip"))
-_ZIP_METHODS = {0: "stored", 8: "deflate", 12: "bzip2"}
-_EXT_HEADER_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
-                     tarfile.SOLARIS_XHDTYPE)
-# What a damaged stream raises: tarfile, the three decompressors, short reads, the file itself.
-_STREAM_ERRORS = (tarfile.TarError, EOFError, OSError, lzma.LZMAError, zlib.error, ValueError)
 
 
 class _Stop(Exception):
@@ -108,11 +97,11 @@ class _Stop(Exception):
 
 
 class _Corrupt(Exception):
-    """The archive's own structure is damaged (zip records, tar end marker, changed on disk)."""
+    """The archive changed on disk, or a member is not what its header declared."""
 
 
 class _Entry:
-    __slots__ = ("kind", "size", "data", "how", "loc", "target")
+    __slots__ = ("data", "how", "kind", "loc", "size", "target")
 
     def __init__(self, kind, size=0, data=None, how=None, loc=None, target=None):
         self.kind, self.size, self.data, self.how, self.loc, self.target = kind, size, data, how, loc, target
@@ -145,17 +134,18 @@ class ArchiveSource(EvidenceSource):
         self.members = 0     # members indexed (all kinds)
         self._suppressed = 0
         self._cached = 0
+        self._zip = None
+        self._not_an_archive = None  # what to say when the tar reader does not recognise the content
         self._entries = {}
         self._dirs = set()
         self._memo = {}
         self._active = set()
         self._stamp = self._stat_regular_file()
         self.format = self._sniff()
-        self._compressed = self.format in ("gz", "xz", "bz2")
-        if self.format == "zip":
-            entries, stop = self._index_zip()
-        else:
-            entries, stop = self._index_tar()
+        try:
+            entries, stop = self._index_zip() if self.format == "zip" else self._index_tar()
+        except formats.Unavailable as exc:
+            raise InputError(str(exc), self.path) from None
         self._finish(entries, stop)
 
     # -- the EvidenceSource interface ---------------------------------------------------------
@@ -175,23 +165,17 @@ class ArchiveSource(EvidenceSource):
         cap = min(max_bytes, self.limits.max_member_bytes)
         if cap <= 0:
             return b""
+        if entry.how == MEM:
+            data = entry.data
+            return data[-cap:] if len(data) > cap else data
         try:
-            if entry.how == MEM:
-                data = entry.data
-            else:
-                self._check_unchanged()
-                if entry.how == SEEK:
-                    data = self._seek_read(entry, cap)
-                elif entry.how == STREAM:
-                    data = self._stream_read(entry.loc, cap)
-                else:
-                    data = self._zip_read(entry, cap)
-        except (_Corrupt, _Stop) + _STREAM_ERRORS as exc:
+            self._check_unchanged()
+            if entry.how == STREAM:
+                return self._stream_read(entry.loc, cap)
+            return _tail(_declared(self._zip.chunks(entry.loc), entry.size), cap)
+        except (_Corrupt, _Stop, Damaged) as exc:
             self._note(f"{_show(path)}: could not be read ({_why(exc)}), skipped")
             return None
-        if data is None:
-            return None
-        return data[-cap:] if len(data) > cap else data
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -219,28 +203,31 @@ class ArchiveSource(EvidenceSource):
             raise _Corrupt("the archive changed on disk after it was indexed")
 
     def _sniff(self):
-        """The format from the magic bytes; the suffix only explains a refusal or a mismatch."""
+        """The format from the magic bytes; the suffix only explains a refusal or a mismatch.
+
+        Anything without a compression or zip magic is offered to the tar reader, which has the
+        last word (old v7 tars carry no magic at all)."""
         try:
             with open(self.path, "rb") as handle:
-                head = handle.read(BLOCK)
+                head = handle.read(512)
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror or exc}", self.path) from None
         name = self.path.name.lower()
+        said = next((f for s, f in _SUFFIXES if name.endswith(s)), None)
         fmt = _magic(head)
-        if fmt is None and _zip_end_record_or_none(self.path, self._stamp[0]) is not None:
+        if fmt is None and formats.is_zip(self.path):
             fmt = "zip"  # a zip with something in front (self-extracting)
         if fmt is None:
             if name.endswith((".gpg", ".pgp", ".asc")):
                 raise InputError("encrypted archive (gpg): decrypt it first", self.path)
             if head.startswith(b"\x28\xb5\x2f\xfd"):
                 raise InputError("zstd-compressed: not supported, decompress it first (zstd -d)", self.path)
-            if head.startswith(b"7z\xbc\xaf\x27\x1c") or head.startswith(b"Rar!"):
+            if head.startswith((b"7z\xbc\xaf'\x1c", b"Rar!")):
                 raise InputError("7z/rar archive: not supported, repack it as tar.gz or zip", self.path)
-            said = next((f for s, f in _SUFFIXES if name.endswith(s)), None)
             hint = f"the name says {_fmt_name(said)} but " if said else ""
-            raise InputError(f"not a tar, tar.gz, tar.xz, tar.bz2 or zip archive ({hint}it starts with "
-                             f"{head[:8].hex(' ')})", self.path)
-        said = next((f for s, f in _SUFFIXES if name.endswith(s)), None)
+            self._not_an_archive = (f"not a tar, tar.gz, tar.xz, tar.bz2 or zip archive ({hint}it starts with "
+                                    f"{head[:8].hex(' ')})")
+            return "tar"
         if said is not None and said != fmt:
             self._note(f"the file name says {_fmt_name(said)} but the content is {_fmt_name(fmt)}; "
                        f"read as {_fmt_name(fmt)}")
@@ -248,246 +235,167 @@ class ArchiveSource(EvidenceSource):
 
     # -- tar ----------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _tar_stream(self):
-        """tarfile in stream mode over the decompressed stream, with the caps on every read."""
-        with open(self.path, "rb") as raw:
-            counter = _CountingReader(raw)
-            if self.format == "gz":
-                stream = gzip.GzipFile(fileobj=counter, mode="rb")
-            elif self.format == "xz":
-                stream = lzma.LZMAFile(counter, mode="rb")
-            elif self.format == "bz2":
-                stream = bz2.BZ2File(counter, mode="rb")
-            else:
-                stream = counter
-            guard = _Guard(stream, counter, self.limits, self._compressed)
-            yield _TarScanner(guard), guard
-
     def _index_tar(self):
         entries = {}
         stop = None
         done = 0
         current = None
         name_bytes = 0
+        compressed = self.format != "tar"
         try:
-            with self._tar_stream() as (handle, guard):
-                ordinal = 0
-                while True:
-                    info = handle.next()
-                    handle.members.clear()  # stream mode would otherwise keep every TarInfo
-                    if info is None:
-                        break
-                    if ordinal >= self.limits.max_members:
+            with formats.TarStream(self.path, self.format) as tar:
+                guard = _Guard(self.limits, compressed, tar.packed_bytes)
+                for member in tar:
+                    if done >= self.limits.max_members:
                         raise InputError(f"more than {self.limits.max_members} members: refused, not a support "
                                          f"bundle (Limits.max_members)", self.path)
-                    current = info.name
-                    guard.members += 1
-                    path = self._tar_member(handle, info, ordinal, entries)
+                    current = member.name
+                    path = self._add(member, entries, lambda m, p, o=done: self._tar_content(tar, guard, m, p, o))
                     current = None
+                    done += 1
                     if path is not None:
                         name_bytes += len(path)
                         if name_bytes > MAX_INDEX_NAME_BYTES:
                             raise InputError(f"member names take more than {_size(MAX_INDEX_NAME_BYTES)}: refused, "
                                              f"not a support bundle", self.path)
-                    ordinal += 1
-                    done += 1
-                stop = _tar_end_problem(handle, guard, done)
+                if done and tar.end_marker_missing():
+                    stop = f"archive truncated after {done} members (end-of-archive marker missing)"
         except _Stop as exc:
             where = f"while reading {_show(current)}" if current else f"after {done} members"
             stop = f"{exc} {where}; the rest of the archive was not read"
-        except _STREAM_ERRORS as exc:
+        except (Damaged, _Corrupt) as exc:
             stop = self._damage(exc, done)
         self.members = done
         return entries, stop
 
     def _damage(self, exc, done):
-        kind = "truncated" if _looks_truncated(exc) else "corrupt"
-        if done == 0 and kind == "corrupt" and isinstance(exc, tarfile.ReadError):
-            what = _FORMAT_NAMES[self.format]
-            inner = "data is not a tar archive" if self._compressed else "is not a readable tar archive"
-            return f"{what} {inner} ({_why(exc)})"
+        if done == 0 and getattr(exc, "unrecognised", False):
+            if self._not_an_archive:
+                raise InputError(self._not_an_archive, self.path)
+            return f"{_FORMAT_NAMES[self.format]} data is not a tar archive ({_why(exc)})"
+        kind = "truncated" if getattr(exc, "truncated", False) else "corrupt"
         return f"archive {kind} after {done} members ({_why(exc)})"
 
-    def _tar_member(self, handle, info, ordinal, entries):
-        path, why = _clean(info.name)
-        if path is None:
-            if why:
-                self._note(f"{_show(info.name)}: {why}, refused")
-            return None
-        if info.isreg():
-            entries[path] = self._tar_content(handle, info, ordinal, path)
-        elif info.isdir():
-            if path not in entries:
-                entries[path] = _Entry(DIR)
-        elif info.issym():
-            entries[path] = _Entry(SYMLINK, target=info.linkname)
-        elif info.islnk():
-            target, why = _clean(info.linkname)
-            if target is None:
-                self._note(f"{_show(path)}: hard link to {_show(info.linkname)}: {why or 'no target'}, refused")
-                return None
-            entries[path] = _Entry(HARDLINK, target=target)
-        elif info.ischr() or info.isblk() or info.isfifo():
-            kind = "character device" if info.ischr() else "block device" if info.isblk() else "fifo"
-            self._note(f"{_show(path)}: {kind}, refused")
-            return None
-        else:
-            self._note(f"{_show(path)}: unsupported tar member type {info.type!r}, skipped")
-            return None
-        return path
-
-    def _tar_content(self, handle, info, ordinal, path):
-        """Read (or read through) one member's data: a short member raises, so it is never indexed."""
+    def _tar_content(self, tar, guard, member, path, ordinal):
+        """Read (or read through) one member's content: a short member raises, so it is never indexed."""
         limits = self.limits
-        size = info.size
-        member = handle.extractfile(info)
+        size = member.size
+        chunks = guard.chunks(_declared(tar.chunks(), size))
         keep = min(size, limits.max_member_bytes)
-        if (self._compressed and size <= limits.cache_member_bytes
-                and self._cached + keep <= limits.cache_total_bytes):
-            data = _read_tail(member, limits.max_member_bytes)
+        if size <= limits.cache_member_bytes and self._cached + keep <= limits.cache_total_bytes:
+            data = _tail(chunks, limits.max_member_bytes)
             self._cached += len(data)
-            entry = _Entry(FILE, size, data, MEM)
-        else:
-            while member.read(CHUNK):  # read through: detects a truncated member, and the caps apply
-                pass
-            if not self._compressed and not info.issparse():
-                entry = _Entry(FILE, size, None, SEEK, info.offset_data)
-            else:
-                entry = _Entry(FILE, size, None, STREAM, ordinal)
-        if size > limits.max_member_bytes:
-            self._note(f"{_show(info.name)}: {_size(size)}, only the last {_size(limits.max_member_bytes)} are "
-                       f"kept (per-member cap)")
-        return entry
-
-    def _seek_read(self, entry, cap):
-        with open(self.path, "rb") as raw:
-            start = entry.loc + max(0, entry.size - cap)
-            raw.seek(start)
-            data = raw.read(min(cap, entry.size))
-        if len(data) != min(cap, entry.size):
-            raise _Corrupt("member data ends early")
-        return data
+            return _Entry(FILE, size, data, MEM)
+        for _chunk in chunks:  # read through: detects a truncated member, and the caps apply
+            pass
+        return _Entry(FILE, size, None, STREAM, ordinal)
 
     def _stream_read(self, ordinal, cap):
-        """Stream the archive again up to member `ordinal` (its position when indexed)."""
-        with self._tar_stream() as (handle, _guard):
-            position = 0
-            while True:
-                info = handle.next()
-                handle.members.clear()
-                if info is None:
-                    raise _Corrupt("member not found again")
+        """Read the archive again up to member `ordinal` (its position when indexed)."""
+        with formats.TarStream(self.path, self.format) as tar:
+            for position, member in enumerate(tar):
                 if position == ordinal:
-                    return _read_tail(handle.extractfile(info), cap)
-                position += 1
+                    return _tail(_declared(tar.chunks(), member.size), cap)
+        raise _Corrupt("member not found again")
 
     # -- zip ----------------------------------------------------------------------------------
 
     def _index_zip(self):
         limits = self.limits
-        entries = {}
-        stop = None
-        done = 0
-        total = 0
-        skipped_total = 0
-        name_bytes = 0
+        count = formats.zip_member_count(self.path)
+        if count is not None and count > limits.max_members:
+            raise InputError(f"zip has {count} members, more than {limits.max_members}: refused, not a "
+                             f"support bundle (Limits.max_members)", self.path)
         try:
-            with open(self.path, "rb") as raw:
-                count, cd_start, cd_size, shift = _zip_end_record(raw, self._stamp[0])
-                if count > limits.max_members:
-                    raise InputError(f"zip has {count} members, more than {limits.max_members}: refused, not a "
-                                     f"support bundle (Limits.max_members)", self.path)
-                for name, flags, method, crc, csize, usize, attr, offset in _zip_directory(raw, cd_start, count):
-                    offset += shift
-                    done += 1
-                    path, why = _clean(name, backslash=True)
-                    if path is None:
-                        if why:
-                            self._note(f"{_show(name)}: {why}, refused")
-                        continue
-                    name_bytes += len(path)
-                    if name_bytes > MAX_INDEX_NAME_BYTES:
-                        raise InputError(f"member names take more than {_size(MAX_INDEX_NAME_BYTES)}: refused, "
-                                         f"not a support bundle", self.path)
-                    fmt = stat.S_IFMT(attr >> 16)
-                    loc = (offset, csize, method, crc)
-                    if name.endswith(("/", "\\")) or fmt == stat.S_IFDIR:
-                        entries.setdefault(path, _Entry(DIR))
-                        continue
-                    if fmt in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK):
-                        self._note(f"{_show(path)}: {_FILE_TYPES[fmt]}, refused")
-                        continue
-                    if fmt not in (0, stat.S_IFREG, stat.S_IFLNK):
-                        self._note(f"{_show(path)}: unknown file type {oct(fmt)}, skipped")
-                        continue
-                    if flags & 0x41:
-                        self._note(f"{_show(path)}: encrypted, skipped")
-                        continue
-                    if method not in _ZIP_METHODS:
-                        self._note(f"{_show(path)}: zip compression method {method} not supported, skipped")
-                        continue
-                    if usize > limits.bomb_min_bytes and usize > limits.max_ratio * max(csize, 1):
-                        self._note(f"{_show(path)}: decompression bomb guard: {_size(usize)} from {_size(csize)} "
-                                   f"(ratio {usize // max(csize, 1)} > {limits.max_ratio:g}), skipped")
-                        continue
-                    entry = _Entry(FILE, usize, None, ZIP, loc)
-                    if fmt == stat.S_IFLNK:
-                        target = self._zip_symlink_target(path, entry)
-                        if target is not None:
-                            entries[path] = _Entry(SYMLINK, target=target)
-                        continue
-                    if total + usize > limits.max_total_bytes:
-                        skipped_total += 1
-                        continue
-                    total += usize
-                    entries[path] = entry
-                    if usize > limits.max_member_bytes:
-                        self._note(f"{_show(path)}: {_size(usize)}, only the last {_size(limits.max_member_bytes)} "
-                                   f"are kept (per-member cap)")
-        except _Corrupt as exc:
-            if done == 0 and not entries:
-                raise InputError(f"zip archive is truncated or corrupt: {exc}", self.path) from None
-            stop = f"archive truncated after {done} members ({exc})"
-        except OSError as exc:
-            raise InputError(f"cannot read: {exc.strerror or exc}", self.path) from None
-        if skipped_total:
-            self._note(f"{skipped_total} members skipped: total uncompressed size cap "
+            self._zip = formats.ZipArchive(self.path)
+        except Damaged as exc:
+            raise InputError(f"zip archive is truncated or corrupt: {exc}", self.path) from None
+        entries = {}
+        done = 0
+        budget = {"total": 0, "skipped": 0}
+        name_bytes = 0
+        for member in self._zip:
+            done += 1
+            if done > limits.max_members:
+                raise InputError(f"more than {limits.max_members} members: refused, not a support bundle "
+                                 f"(Limits.max_members)", self.path)
+            path = self._add(member, entries, lambda m, p: self._zip_content(m, p, budget), backslash=True)
+            if path is not None:
+                name_bytes += len(path)
+                if name_bytes > MAX_INDEX_NAME_BYTES:
+                    raise InputError(f"member names take more than {_size(MAX_INDEX_NAME_BYTES)}: refused, "
+                                     f"not a support bundle", self.path)
+        if budget["skipped"]:
+            self._note(f"{budget['skipped']} members skipped: total uncompressed size cap "
                        f"({_size(limits.max_total_bytes)}) reached")
         self.members = done
-        return entries, stop
+        return entries, None
 
-    def _zip_symlink_target(self, path, entry):
-        if entry.size > MAX_SYMLINK_TARGET:
+    def _zip_content(self, member, path, budget):
+        limits = self.limits
+        usize, csize = member.size, max(member.packed or 0, 1)
+        if usize > limits.bomb_min_bytes and usize > limits.max_ratio * csize:
+            self._note(f"{_show(path)}: decompression bomb guard: {_size(usize)} from {_size(csize)} "
+                       f"(ratio {usize // csize} > {limits.max_ratio:g}), skipped")
+            return None
+        if budget["total"] + usize > limits.max_total_bytes:
+            budget["skipped"] += 1
+            return None
+        budget["total"] += usize
+        return _Entry(FILE, usize, None, ZIP, member.loc)
+
+    def _zip_symlink_target(self, member, path):
+        if member.size > MAX_SYMLINK_TARGET:
             self._note(f"{_show(path)}: symlink target longer than {MAX_SYMLINK_TARGET} bytes, refused")
             return None
         try:
-            data = self._zip_read(entry, MAX_SYMLINK_TARGET)
-        except (_Corrupt,) + _STREAM_ERRORS as exc:
+            data = _tail(_declared(self._zip.chunks(member.loc), member.size), MAX_SYMLINK_TARGET)
+        except (_Corrupt, Damaged) as exc:
             self._note(f"{_show(path)}: symlink could not be read ({_why(exc)}), skipped")
             return None
         return data.decode("utf-8", "surrogateescape")
 
-    def _zip_read(self, entry, cap):
-        offset, csize, method, crc = entry.loc
-        size = entry.size
-        with open(self.path, "rb") as raw:
-            raw.seek(offset)
-            head = raw.read(30)
-            if len(head) < 30 or head[:4] != b"PK\x03\x04":
-                raise _Corrupt("local file header missing")
-            name_len, extra_len = struct.unpack_from("<2H", head, 26)
-            start = offset + 30 + name_len + extra_len
-            if method == 0 and size > cap:
-                if csize != size:
-                    raise _Corrupt("stored member with different sizes")
-                raw.seek(start + size - cap)  # stored: read the tail directly
-                data = raw.read(cap)
-                if len(data) != cap:
-                    raise _Corrupt("member data ends early")
-                return data
-            raw.seek(start)
-            return _tail(_zip_chunks(raw, csize, method, size, crc), cap)
+    # -- one member -> one index entry ----------------------------------------------------------
+
+    def _add(self, member, entries, content, backslash=False):
+        """Judge one member and index it; its path, or None when it was refused or skipped."""
+        path, why = _clean(member.name, backslash)
+        if path is None:
+            if why:
+                self._note(f"{_show(member.name)}: {why}, refused")
+            return None
+        kind = member.kind
+        if kind == DIR:
+            entries.setdefault(path, _Entry(DIR))
+            return path
+        if kind == HARDLINK:
+            target, why = _clean(member.target, backslash)
+            if target is None:
+                self._note(f"{_show(path)}: hard link to {_show(member.target)}: {why or 'no target'}, refused")
+                return None
+            entries[path] = _Entry(HARDLINK, target=target)
+            return path
+        if kind not in (FILE, SYMLINK):
+            verb = "skipped" if kind.startswith("unknown") else "refused"
+            self._note(f"{_show(path)}: {kind}, {verb}")
+            return None
+        if member.skip:
+            self._note(f"{_show(path)}: {member.skip}, skipped")
+            return None
+        if kind == SYMLINK:
+            target = member.target if member.loc is None else self._zip_symlink_target(member, path)
+            if target is None:
+                return None
+            entries[path] = _Entry(SYMLINK, target=target)
+            return path
+        entry = content(member, path)
+        if entry is None:
+            return None
+        entries[path] = entry
+        if member.size > self.limits.max_member_bytes:
+            self._note(f"{_show(member.name)}: {_size(member.size)}, only the last "
+                       f"{_size(self.limits.max_member_bytes)} are kept (per-member cap)")
+        return path
 
     # -- index -> bundle view -----------------------------------------------------------------
 
@@ -619,276 +527,40 @@ class ArchiveSource(EvidenceSource):
             self.notes[-1] = summary
 
 
+
 # -- helpers ---------------------------------------------------------------------------------
 
-class _CountingReader:
-    """The raw archive file, counting the compressed bytes read (for the ratio check)."""
-
-    def __init__(self, raw):
-        self.raw = raw
-        self.count = 0
-
-    def read(self, size=-1):
-        data = self.raw.read(size if size is not None and size >= 0 else CHUNK)
-        self.count += len(data)
-        return data
-
-    def readable(self):
-        return True
-
-
-MEMBER_OVERHEAD_BYTES = 2048
-
-
 class _Guard:
-    """The uncompressed tar stream: the total-size cap and the bomb guard apply to every read.
+    """The caps on a tar's content: the total-size cap and the bomb guard apply to every chunk."""
 
-    tarfile reads everything (headers, pax records, member data, skipped data) through here, so no
-    path through tarfile can decompress more than the caps allow.
-    """
+    def __init__(self, limits, compressed, packed_bytes):
+        self.limits, self.compressed, self.packed_bytes = limits, compressed, packed_bytes
+        self.payload = 0
 
-    def __init__(self, stream, counter, limits, compressed):
-        self.stream, self.counter, self.limits, self.compressed = stream, counter, limits, compressed
-        self.pos = 0
-        self.members = 0  # seen so far: their headers and padding are not payload
-        self.window = collections.deque(maxlen=4)  # the last chunks, for the end-of-archive check
-
-    def read(self, size=-1):
-        size = size if size is not None and size >= 0 else STREAM_BUFSIZE
-        room = self.limits.max_total_bytes - self.pos  # never read ahead past the cap
-        if size and room <= 0:
-            raise _Stop(f"total uncompressed size cap ({_size(self.limits.max_total_bytes)}) reached")
-        data = self.stream.read(min(size, room))
-        if data:
-            self.window.append((self.pos, data))
-            self.pos += len(data)
-            self._check()
-        return data
-
-    def _check(self):
+    def chunks(self, chunks):
         limits = self.limits
-        # Each member costs up to ~2 KiB of headers (ustar + pax) and padding that compress to almost
-        # nothing: a sosreport's 30,000 one-line /proc/sys files are not a bomb. Count payload only.
-        payload = self.pos - self.members * MEMBER_OVERHEAD_BYTES
-        if self.compressed and payload > limits.bomb_min_bytes:
-            packed = max(self.counter.count, 1)
-            if payload > limits.max_ratio * packed:
-                raise _Stop(f"decompression bomb guard: {_size(payload)} of content from {_size(packed)} compressed "
-                            f"(ratio {payload // packed} > {limits.max_ratio:g})")
-
-    def block(self, start, length):
-        out = bytearray()
-        for chunk_start, chunk in self.window:
-            lo, hi = max(start, chunk_start), min(start + length, chunk_start + len(chunk))
-            if lo < hi:
-                out += chunk[lo - chunk_start:hi - chunk_start]
-        return bytes(out)
+        for chunk in chunks:
+            self.payload += len(chunk)
+            if self.payload > limits.max_total_bytes:
+                raise _Stop(f"total uncompressed size cap ({_size(limits.max_total_bytes)}) reached")
+            if self.compressed and self.payload > limits.bomb_min_bytes:
+                packed = max(self.packed_bytes(), 1)
+                if self.payload > limits.max_ratio * packed:
+                    raise _Stop(f"decompression bomb guard: {_size(self.payload)} of content from {_size(packed)} "
+                                f"compressed (ratio {self.payload // packed} > {limits.max_ratio:g})")
+            yield chunk
 
 
-class _RawMember:
-    """One tar member as the index needs it (the subset of tarfile.TarInfo used here)."""
-
-    __slots__ = ("name", "linkname", "size", "type", "offset_data")
-
-    def __init__(self, name, linkname, size, type_, offset_data):
-        self.name, self.linkname, self.size, self.type, self.offset_data = name, linkname, size, type_, offset_data
-
-    def isreg(self):
-        return self.type in tarfile.REGULAR_TYPES and self.type != tarfile.GNUTYPE_SPARSE
-
-    def isdir(self):
-        return self.type == tarfile.DIRTYPE
-
-    def issym(self):
-        return self.type == tarfile.SYMTYPE
-
-    def islnk(self):
-        return self.type == tarfile.LNKTYPE
-
-    def ischr(self):
-        return self.type == tarfile.CHRTYPE
-
-    def isblk(self):
-        return self.type == tarfile.BLKTYPE
-
-    def isfifo(self):
-        return self.type == tarfile.FIFOTYPE
-
-    def issparse(self):
-        return self.type == tarfile.GNUTYPE_SPARSE
-
-
-class _TarScanner:
-    """Walks tar headers on the guarded stream: ustar, pax (x) and GNU long-name (L/K) headers.
-
-    Why not tarfile: its per-header Python work (pax parsing, TarInfo objects) costs ~65 us a
-    header; a 250-pod sosreport has 35,000 members, each behind a pax header: 2.2 s of a 2.8 s
-    diagnosis. This reads the same fields with struct-free slicing in ~0.2 s. Sparse members and
-    global pax headers are passed to the caller as unsupported types; everything else the index
-    refuses (devices, links that leave) is decided by the caller as before.
-    """
-
-    def __init__(self, guard):
-        self.guard = guard
-        self.offset = 0          # start of the next header (the end marker, once next() returns None)
-        self.members = []        # tarfile compatibility: callers clear it
-        self._unread = 0         # body bytes of the current member not yet read, plus its padding
-
-    def _read_exact(self, size):
-        data = bytearray()
-        while len(data) < size:
-            chunk = self.guard.read(min(size - len(data), CHUNK))
-            if not chunk:
-                raise EOFError("unexpected end of data")
-            data += chunk
-        return bytes(data)
-
-    def _skip(self, size):
-        while size > 0:
-            chunk = self.guard.read(min(size, CHUNK))
-            if not chunk:
-                raise EOFError("unexpected end of data")
-            size -= len(chunk)
-
-    def next(self):
-        self._skip(self._unread)
-        self._unread = 0
-        overrides, long_name, long_link = {}, None, None
-        first = self.offset == 0
-        while True:
-            start = self.offset
-            header = self.guard.read(BLOCK)
-            if len(header) < BLOCK or not any(header) or not _checksum_ok(header):
-                if first and len(header) < BLOCK:
-                    raise tarfile.ReadError("empty file" if not header else "unexpected end of data")
-                if first and any(header):
-                    raise tarfile.ReadError("invalid header")
-                self.offset = start  # _tar_end_problem looks at this block (still in the guard's window)
-                return None
-            first = False
-            size = _member_size(header[124:136], "a tar header")
-            type_ = header[156:157]
-            padded = -(-size // BLOCK) * BLOCK
-            self.offset = start + BLOCK + padded
-            if type_ in _EXT_HEADER_TYPES:
-                if size > MAX_HEADER_BYTES:
-                    raise tarfile.HeaderError(f"extended header of {_size(size)} (more than {_size(MAX_HEADER_BYTES)})")
-                data = self._read_exact(padded)[:size]
-                if type_ == tarfile.XHDTYPE:
-                    overrides.update(_pax_records(data))
-                elif type_ == tarfile.GNUTYPE_LONGNAME:
-                    long_name = _text(data.split(b"\0", 1)[0])
-                elif type_ == tarfile.GNUTYPE_LONGLINK:
-                    long_link = _text(data.split(b"\0", 1)[0])
-                continue  # global pax headers carry nothing the index uses
-            name = _text(header[0:100].split(b"\0", 1)[0])
-            if header[257:263] == b"ustar\x00" and header[345] != 0:
-                name = _text(header[345:500].split(b"\0", 1)[0]) + "/" + name
-            name = overrides.get("path", long_name or name)
-            linkname = overrides.get("linkpath", long_link or _text(header[157:257].split(b"\0", 1)[0]))
-            if "size" in overrides:
-                size = _member_size(overrides["size"], "a pax header")
-                padded = -(-size // BLOCK) * BLOCK
-                self.offset = start + BLOCK + padded
-            if type_ == tarfile.AREGTYPE and name.endswith("/"):
-                type_ = tarfile.DIRTYPE
-            if type_ == tarfile.DIRTYPE:
-                name = name.rstrip("/")
-            self._unread = padded
-            return _RawMember(name, linkname, size, type_, start + BLOCK)
-
-    def extractfile(self, member):
-        return _BodyReader(self, member.size)
-
-
-class _BodyReader:
-    """Reads one member's body from the scanner's stream; the scanner skips what is left."""
-
-    def __init__(self, scanner, size):
-        self.scanner, self.left = scanner, size
-
-    def read(self, size=-1):
-        size = self.left if size is None or size < 0 else min(size, self.left)
-        if size <= 0:
-            return b""
-        data = self.scanner.guard.read(min(size, CHUNK))
-        if not data:
-            raise EOFError("unexpected end of data")
-        self.left -= len(data)
-        self.scanner._unread -= len(data)
-        return data
-
-
-def _checksum_ok(header):
-    try:
-        stored = _tar_number(header[148:156])
-    except ValueError:
-        return False
-    unsigned = sum(header[:148]) + 256 + sum(header[156:])  # the checksum field counts as 8 spaces
-    return stored == unsigned
-
-
-def _tar_number(field):
-    """A tar numeric field: octal ASCII (NUL/space padded) or GNU base-256, in which a first byte
-    of 0xff marks a negative number in two's complement over the whole field (as tarfile.nti
-    reads it). Raises ValueError for anything else."""
-    if field[0] in (0x80, 0xFF):
-        value = int.from_bytes(field[1:], "big")
-        return value - (1 << (8 * (len(field) - 1))) if field[0] == 0xFF else value
-    digits = field.replace(b"\0", b" ").strip()
-    return int(digits, 8) if digits else 0
-
-
-def _member_size(value, where):
-    """A member size from a header field or a pax record: a non-negative integer, or HeaderError."""
-    try:
-        size = _tar_number(value) if isinstance(value, bytes) else int(value)
-    except ValueError:
-        raise tarfile.HeaderError(f"invalid size in {where}") from None
-    if size < 0:
-        raise tarfile.HeaderError(f"negative size ({size}) in {where}")
-    return size
-
-
-def _pax_records(data):
-    """`<len> <key>=<value>\\n` records; lengths that do not add up end the parse."""
-    records, pos = {}, 0
-    while pos < len(data):
-        space = data.find(b" ", pos)
-        if space < 0:
-            break
-        try:
-            length = int(data[pos:space])
-        except ValueError:
-            break
-        if length <= 0 or pos + length > len(data):
-            break
-        key, _, value = data[space + 1:pos + length - 1].partition(b"=")
-        records[_text(key)] = _text(value)
-        pos += length
-    return records
-
-
-def _text(raw):
-    return raw.decode("utf-8", "surrogateescape")
-
-
-def _tar_end_problem(handle, guard, done):
-    """tarfile ends quietly at a short or invalid header after the first: tell those from a real end."""
-    end = handle.offset
-    while guard.pos < end + BLOCK:
-        if not guard.read(STREAM_BUFSIZE):
-            break
-    block = guard.block(end, BLOCK)
-    if len(block) < BLOCK:
-        return f"archive truncated after {done} members (end-of-archive marker missing)"
-    if any(block):
-        return f"archive corrupt after {done} members (invalid tar header at offset {end})"
-    return None
-
-
-def _read_tail(member, cap):
-    return _tail(iter(lambda: member.read(CHUNK), b""), cap)
+def _declared(chunks, size):
+    """A member's content, checked against the size its header declared."""
+    produced = 0
+    for chunk in chunks:
+        produced += len(chunk)
+        if produced > size:
+            raise _Corrupt("member gives more than its declared size")
+        yield chunk
+    if produced != size:
+        raise _Corrupt(f"member gives {produced} bytes, not the declared {size}")
 
 
 def _tail(chunks, cap):
@@ -904,160 +576,6 @@ def _tail(chunks, cap):
     return data[-cap:] if len(data) > cap else data
 
 
-def _zip_chunks(raw, csize, method, size, crc_expected):
-    """A zip member's content in chunks; never more than its declared size, CRC checked."""
-    if method == 8:
-        inflater = zlib.decompressobj(-15)
-    elif method == 12:
-        inflater = bz2.BZ2Decompressor()
-    else:
-        inflater = None
-    left = csize
-    produced = 0
-    crc = 0
-    while left > 0:
-        packed = raw.read(min(CHUNK, left))
-        if not packed:
-            raise _Corrupt("member data ends early")
-        left -= len(packed)
-        for out in _inflate(inflater, method, packed):
-            produced += len(out)
-            if produced > size:
-                raise _Corrupt("member inflates to more than its declared size")
-            crc = zlib.crc32(out, crc)
-            yield out
-    if produced != size:
-        raise _Corrupt(f"member inflates to {produced} bytes, not the declared {size}")
-    if crc != crc_expected:
-        raise _Corrupt("CRC mismatch")
-
-
-def _inflate(inflater, method, packed):
-    """Decompress one input chunk in pieces of at most CHUNK bytes (bounded memory per step)."""
-    if method == 0:
-        yield packed
-    elif method == 8:
-        data = packed
-        while True:
-            out = inflater.decompress(data, CHUNK)
-            data = inflater.unconsumed_tail
-            if out:
-                yield out
-            if inflater.eof or (not data and len(out) < CHUNK):
-                return
-    else:
-        if inflater.eof:
-            return
-        out = inflater.decompress(packed, CHUNK)
-        while True:
-            if out:
-                yield out
-            if inflater.eof or inflater.needs_input:
-                return
-            out = inflater.decompress(b"", CHUNK)
-
-
-def _zip_end_record(raw, file_size):
-    """(entry count, central directory offset, its size, bytes prepended) from the end records."""
-    tail_len = min(file_size, 22 + 65535)
-    raw.seek(file_size - tail_len)
-    tail = raw.read(tail_len)
-    pos = tail.rfind(b"PK\x05\x06")
-    if pos < 0 or len(tail) - pos < 22:
-        raise _Corrupt("end of central directory record not found")
-    _sig, disk, cd_disk, _n_disk, count, cd_size, cd_offset, _clen = struct.unpack_from("<4s4H2LH", tail, pos)
-    end_at = file_size - tail_len + pos
-    if disk != 0 or cd_disk != 0:
-        raise _Corrupt("multi-part (split) zip archives are not supported")
-    if count == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF:
-        if end_at < 20:
-            raise _Corrupt("zip64 end record locator missing")
-        raw.seek(end_at - 20)
-        locator = raw.read(20)
-        if len(locator) < 20 or locator[:4] != b"PK\x06\x07":
-            raise _Corrupt("zip64 end record locator missing")
-        end_at = end_at - 20 - 56  # the zip64 record, assuming no extensible data (as zipfile does)
-        raw.seek(end_at)
-        record = raw.read(56)
-        if len(record) < 56 or record[:4] != b"PK\x06\x06":
-            raise _Corrupt("zip64 end of central directory record missing")
-        count, cd_size, cd_offset = struct.unpack_from("<3Q", record, 32)
-    shift = end_at - cd_size - cd_offset  # bytes in front of the zip (self-extracting archives)
-    if shift < 0 or cd_offset + shift + cd_size > file_size:
-        raise _Corrupt("central directory lies outside the file")
-    return count, cd_offset + shift, cd_size, shift
-
-
-def _zip_end_record_or_none(path, file_size):
-    try:
-        with open(path, "rb") as raw:
-            return _zip_end_record(raw, file_size)
-    except (_Corrupt, OSError, struct.error):
-        return None
-
-
-_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
-
-
-def _zip_directory(raw, start, count):
-    """The central directory's entries, parsed from 1 MiB blocks (a 100,000-entry zip is ~10 MB)."""
-    raw.seek(start)
-    buf = b""
-    pos = 0
-    size = _CENTRAL.size
-    for _ in range(count):
-        if len(buf) - pos < size:
-            buf = buf[pos:] + raw.read(CHUNK)
-            pos = 0
-            if len(buf) < size:
-                raise _Corrupt("central directory ends early")
-        (sig, _cv, _cs, _ev, _es, flags, method, _time, _date, crc, csize, usize, name_len, extra_len, comment_len,
-         _disk, _iattr, attr, offset) = _CENTRAL.unpack_from(buf, pos)
-        if sig != b"PK\x01\x02":
-            raise _Corrupt("central directory entry damaged")
-        end = pos + size + name_len + extra_len + comment_len
-        while len(buf) < end:
-            more = raw.read(CHUNK)
-            if not more:
-                raise _Corrupt("central directory ends early")
-            buf = buf[pos:] + more
-            end -= pos
-            pos = 0
-        name = buf[pos + size:pos + size + name_len]
-        if 0xFFFFFFFF in (usize, csize, offset):
-            extra = buf[pos + size + name_len:pos + size + name_len + extra_len]
-            usize, csize, offset = _zip64_sizes(extra, usize, csize, offset)
-        pos = end
-        if flags & 0x800 or name.isascii():
-            text = name.decode("utf-8", "surrogateescape")
-        else:
-            text = name.decode("cp437")  # zip's default encoding when the UTF-8 flag is not set
-        yield text, flags, method, crc, csize, usize, attr, offset
-
-
-def _zip64_sizes(extra, usize, csize, offset):
-    pos = 0
-    while pos + 4 <= len(extra):
-        tag, length = struct.unpack_from("<2H", extra, pos)
-        if tag == 1:
-            body = extra[pos + 4:pos + 4 + length]
-            values = list(struct.unpack_from(f"<{len(body) // 8}Q", body))
-            if usize == 0xFFFFFFFF and values:
-                usize = values.pop(0)
-            if csize == 0xFFFFFFFF and values:
-                csize = values.pop(0)
-            if offset == 0xFFFFFFFF and values:
-                offset = values.pop(0)
-            break
-        pos += 4 + length
-    if 0xFFFFFFFF in (usize, csize, offset):
-        raise _Corrupt("zip64 sizes missing")
-    return usize, csize, offset
-
-
-_FILE_TYPES = {stat.S_IFCHR: "character device", stat.S_IFBLK: "block device", stat.S_IFIFO: "fifo",
-               stat.S_IFSOCK: "socket"}
-
 
 def _magic(head):
     if head.startswith(b"\xfd7zXZ\x00"):
@@ -1068,22 +586,7 @@ def _magic(head):
         return "bz2"
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
-    if _tar_header_ok(head):
-        return "tar"
     return None
-
-
-def _tar_header_ok(block):
-    """A tar header block: its checksum matches (works for v7, ustar, GNU and pax)."""
-    if len(block) < BLOCK or not any(block):
-        return False
-    try:
-        stored = int(block[148:156].split(b"\0", 1)[0].strip() or b"x", 8)
-    except ValueError:
-        return False
-    unsigned = 256 + sum(block[:148]) + sum(block[156:BLOCK])
-    signed = 256 + sum(struct.unpack("148b", block[:148])) + sum(struct.unpack("356b", block[156:BLOCK]))
-    return stored in (unsigned, signed)
 
 
 def _clean(name, backslash=False):
@@ -1141,10 +644,6 @@ def _parent_dirs(entries):
 def _link_why(status):
     return {OUTSIDE: "leaves the bundle", LOOP: "is a loop (or too many links)",
             MISSING: "points to nothing in the bundle", DIR: "is a directory"}.get(status, status)
-
-
-def _looks_truncated(exc):
-    return isinstance(exc, EOFError) or "unexpected end of data" in str(exc)
 
 
 def _why(exc):

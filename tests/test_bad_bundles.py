@@ -93,3 +93,38 @@ def test_empty_directory_is_exit_2(tmp_path):
     empty.mkdir()
     code, _, stderr = run_cli("diagnose", "--sosreport", empty)
     assert code == 2 and "found none of" in stderr
+
+
+def _negative_size(data, header_offset):
+    """A GNU base-256 size of -1 in the tar header at `header_offset`, its checksum fixed."""
+    header = bytearray(data[header_offset:header_offset + 512])
+    header[124:136] = b"\xff" * 12
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    return data[:header_offset] + bytes(header) + data[header_offset + 512:]
+
+
+def test_negative_base256_member_size_is_exit_2_naming_the_archive(tmp_path):
+    bundle = tmp_path / "sosreport-n1-2026-11-01-abcdefg.tar"
+    with tarfile.open(bundle, "w", format=tarfile.GNU_FORMAT) as tar:
+        add(tar, "sosreport-n1/sos_commands/networking/ip_-d_address", IP_ADDRESS)
+    bundle.write_bytes(_negative_size(bundle.read_bytes(), 0))
+    code, stderr, report = run(tmp_path, bundle)
+    assert code == 2 and report is None, stderr
+    [line] = stderr.strip().splitlines()
+    assert line.startswith(f"calirules: error: {bundle}: ") and "negative size" in line
+
+
+def test_negative_base256_size_after_the_evidence_keeps_what_was_read(tmp_path):
+    bundle = tmp_path / "sosreport-n1-2026-11-01-abcdefg.tar"
+    with tarfile.open(bundle, "w", format=tarfile.GNU_FORMAT) as tar:
+        add(tar, "sosreport-n1/sos_commands/host/hostname", b"n1\n")
+        add(tar, "sosreport-n1/sos_commands/networking/ip_-d_address", IP_ADDRESS)
+        add(tar, "sosreport-n1/var/log/messages", b"Nov  1 10:00:00 n1 kernel: hello\n")
+    data = bundle.read_bytes()
+    third = data.index(b"sosreport-n1/var/log/messages") // 512 * 512
+    bundle.write_bytes(_negative_size(data, third))
+    code, stderr, report = run(tmp_path, bundle)
+    assert code in (0, 1), stderr
+    assert report["node"] == "n1"
+    assert any("archive corrupt after 2 members" in note and "negative size" in note for note in report["notes"])

@@ -86,7 +86,8 @@ def test_zip_member_cannot_inflate_past_its_declared_size(tmp_path):
     with no_writes():
         assert source.read_bytes("liar") is None
         assert source.read_bytes("honest") == b"ok\n"
-    assert notes_with(source, "liar: could not be read (member inflates to more than its declared size)")
+    # zipfile stops at the declared size, then the CRC of what it gave does not match
+    assert notes_with(source, "liar: could not be read (Bad CRC-32")
 
 
 # -- truncation and corruption ----------------------------------------------------------------
@@ -107,7 +108,7 @@ def test_tar_xz_cut_in_half_keeps_the_complete_members(tmp_path):
     assert source.files() == [f"sos_commands/f{i:02d}" for i in range(kept)]
     assert source.read_bytes(f"sos_commands/f{kept - 1:02d}") == random_bytes(20_000, kept - 1)
     assert source.read_bytes(f"sos_commands/f{kept:02d}") is None  # the member cut in the middle is not kept
-    assert "Compressed file ended" in note
+    assert "xz" in note.lower() or "lzma" in note.lower()  # the decompressor says where it ended
 
 
 def test_tar_xz_cut_inside_the_first_member_is_an_input_error(tmp_path):
@@ -119,8 +120,8 @@ def test_tar_xz_cut_inside_the_first_member_is_an_input_error(tmp_path):
 
 @pytest.mark.parametrize("cut, detail", [
     (2 * 1024, "end-of-archive marker missing"),        # exactly after the second member
-    (2 * 1024 + 100, "end-of-archive marker missing"),  # inside the third header
-    (2 * 1024 + 512 + 100, "unexpected end of data"),   # inside the third member's data
+    (2 * 1024 + 100, "Truncated tar archive"),          # inside the third header
+    (2 * 1024 + 512 + 100, "Truncated tar archive"),    # inside the third member's data
 ])
 def test_plain_tar_truncation_is_noticed(tmp_path, cut, detail):
     members = [("file", f"{TOP}/{name}", bytes([65 + i]) * 512) for i, name in enumerate("abc")]
@@ -141,7 +142,7 @@ def test_plain_tar_with_a_garbage_header_is_noticed(tmp_path):
     path.write_bytes(bytes(data))
     source = open_checked(path, tmp_path)
     assert source.files() == ["a", "b"]
-    assert notes_with(source, "archive corrupt after 2 members (invalid tar header at offset 2048)")
+    assert notes_with(source, "archive corrupt after 2 members (Damaged tar archive)")
 
 
 def test_truncated_zip_is_an_input_error(tmp_path):
@@ -174,7 +175,7 @@ def test_huge_pax_header_is_refused_without_reading_it(tmp_path):
             tar.addfile(info, io.BytesIO(b"ok\n"))
     source = open_checked(path, tmp_path)
     assert source.files() == ["version.txt"]
-    assert notes_with(source, "archive corrupt after 1 members (extended header of 2.0 MiB")
+    assert notes_with(source, "archive corrupt after 1 members (Special header too large)")
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -286,8 +287,22 @@ def test_zip_member_count_cap_refuses_before_reading_the_directory(zip_100k, tmp
 
 
 def test_archive_changed_after_indexing_is_not_misread(tmp_path):
-    path = write_tar(tmp_path / f"{TOP}.tar", [("file", f"{TOP}/a", b"first\n")])
-    source = open_source(path)
+    """Content not held in memory is read again only from the archive that was indexed."""
+    path = write_tar(tmp_path / f"{TOP}.tar", [("file", f"{TOP}/a", b"first\n"), ("file", f"{TOP}/b", b"second\n")])
+    source = open_source(path, limits=Limits(cache_total_bytes=len(b"first\n")))  # a cached, b not
+    stamp = os.stat(path)
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 10**9))
+    assert source.read_bytes("b") is None
+    assert notes_with(source, "b: could not be read (the archive changed on disk after it was indexed)")
+    assert source.read_bytes("a") == b"first\n"  # what was read when indexing
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tar.gz"])
+def test_archive_changed_after_indexing_is_not_misread_in_every_format(tmp_path, fmt):
+    path = tmp_path / f"{TOP}.{fmt}"
+    members = [("file", f"{TOP}/a", b"first\n")]
+    write_zip(path, members) if fmt == "zip" else write_tar(path, members)
+    source = open_source(path, limits=Limits(cache_member_bytes=0))
     stamp = os.stat(path)
     os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 10**9))
     assert source.read_bytes("a") is None
@@ -304,9 +319,9 @@ def _set_size_field(data, header_offset, field):
 
 
 @pytest.mark.parametrize("field, detail", [
-    (b"\xff" * 12, "negative size (-1) in a tar header"),                       # base-256 -1
-    (b"\xff" + b"\x00" * 10 + b"\x01", "negative size"),                          # a large negative number
-    (b"12345678901z", "invalid size in a tar header"),                             # not octal
+    (b"\xff" * 12, "corrupt after 2 members (Tar entry has negative size"),          # base-256 -1
+    (b"\xff" + b"\x00" * 10 + b"\x01", "corrupt after 2 members (Tar entry has negative size"),  # large negative
+    (b"12345678901z", "truncated after 2 members (Truncated tar archive"),  # octal up to the z: past the end
 ])
 def test_a_tar_member_with_a_negative_or_garbage_size_is_noticed(tmp_path, field, detail):
     members = [("file", f"{TOP}/{name}", b"x" * 512) for name in "abc"]
@@ -316,7 +331,7 @@ def test_a_tar_member_with_a_negative_or_garbage_size_is_noticed(tmp_path, field
     path.write_bytes(bytes(data))
     source = open_checked(path, tmp_path)
     assert source.files() == ["a", "b"]
-    assert notes_with(source, f"archive corrupt after 2 members ({detail}")
+    assert notes_with(source, f"archive {detail}")
 
 
 def test_a_negative_size_in_the_first_member_is_an_input_error(tmp_path):
@@ -325,7 +340,7 @@ def test_a_negative_size_in_the_first_member_is_an_input_error(tmp_path):
     _set_size_field(data, 0, b"\xff" * 12)
     path.write_bytes(bytes(data))
     error = refused(path, tmp_path)
-    assert "negative size" in error.message
+    assert "Tar entry has negative size" in error.message and "nothing usable" in error.message
 
 
 def test_a_base256_size_is_read(tmp_path):
@@ -338,13 +353,32 @@ def test_a_base256_size_is_read(tmp_path):
     assert source.read_bytes("a") == b"y" * 700 and source.read_bytes("b") == b"z"
 
 
-def test_a_garbage_pax_size_is_noticed(tmp_path):
+@pytest.mark.parametrize("size, note", [
+    ("-5", "archive corrupt after 1 members (Tar size attribute is negative)"),
+    ("-99999999999999999999999", "archive corrupt after 1 members (Tar size attribute is negative)"),
+    ("99999999999", "archive truncated after 1 members"),   # past the end of the archive
+    ("x12", "archive corrupt after 2 members"),            # no digits: the next header is misplaced
+])
+def test_a_garbage_pax_size_is_noticed(tmp_path, size, note):
     path = tmp_path / f"{TOP}.tar"
     with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
-        for name, headers in (("a", {}), ("b", {"size": "12x"})):
+        for name, headers in (("a", {}), ("b", {"size": size}), ("c", {})):
             info = tarfile.TarInfo(f"{TOP}/{name}")
             info.size, info.pax_headers = 3, headers
             tar.addfile(info, io.BytesIO(b"ok\n"))
     source = open_checked(path, tmp_path)
-    assert source.files() == ["a"]
-    assert notes_with(source, "invalid size in a pax header")
+    assert source.read_bytes("a") == b"ok\n" and source.read_bytes("c") is None
+    assert notes_with(source, note)
+
+
+def test_a_pax_size_with_trailing_garbage_reads_its_digits(tmp_path):
+    """libarchive reads the leading digits of a pax size ("12x" is 12), as it does octal fields."""
+    path = tmp_path / f"{TOP}.tar"
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name, headers in (("a", {}), ("b", {"size": "12x"}), ("c", {})):
+            info = tarfile.TarInfo(f"{TOP}/{name}")
+            info.size, info.pax_headers = 3, headers
+            tar.addfile(info, io.BytesIO(b"ok\n"))
+    source = open_checked(path, tmp_path)
+    assert source.read_bytes("b") == b"ok\n" + bytes(9)  # its own block only, never the next header
+    assert source.read_bytes("a") == source.read_bytes("c") == b"ok\n"

@@ -1,4 +1,4 @@
-"""The tar header scanner reads what tarfile reads: names (long, ustar prefix, pax, GNU), links, sizes."""
+"""Every tar dialect reads the same: long names (ustar prefix, pax, GNU), links, sizes, compressions."""
 
 import io
 import tarfile
@@ -26,7 +26,7 @@ def build(path, fmt, compression, link_name):
 
 @pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT], ids=["pax", "gnu", "ustar"])
 @pytest.mark.parametrize("compression", ["", "xz", "gz"])
-def test_scanner_reads_what_tarfile_wrote(tmp_path, fmt, compression):
+def test_every_tar_dialect_reads_what_tarfile_wrote(tmp_path, fmt, compression):
     path = tmp_path / "bundle.tar"
     # ustar splits long paths into its 155-byte prefix field; a single component stays <= 100
     link_name = "l" * (90 if fmt == tarfile.USTAR_FORMAT else 120)
