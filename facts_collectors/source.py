@@ -99,6 +99,9 @@ class DirectorySource(EvidenceSource):
         found = []
         if any(part in ("", ".", "..") for part in parts):
             return found  # no listed path has such a component
+        odd = next((i for i, part in enumerate(parts[:-1]) if "**" in part and part != "**"), None)
+        if odd is not None:  # `x**/` crosses directories from inside a name: take all below, filter
+            parts = [*parts[:odd], "**", "*"]
         self._glob_in("", parts, found)
         rx = _glob_regex(pattern)  # the walk prunes; the pattern's own regex decides
         return sorted(path for path in found if rx.match(path))
