@@ -5,6 +5,7 @@ Exit status (a contract scripts rely on): 0 no cause found, 1 at least one cause
 traceback; set CALIRULES_DEBUG=1 to see one for internal errors.
 """
 
+import gc
 import importlib
 import os
 import sys
@@ -284,6 +285,9 @@ def rules_test(paths):
 
 
 def main(argv=None):
+    # One short-lived process: what it builds (evidence, facts) lives until it exits, so frequent
+    # cyclic-GC passes only re-scan it (~8 % of a 200-pod sosreport's diagnosis). Collect rarely.
+    gc.set_threshold(200_000, 30, 30)
     try:
         main_group.main(args=argv, prog_name="calirules", standalone_mode=False)
     except InputError as exc:
