@@ -102,7 +102,7 @@ def find_insights(wanted, env):
         if proc.returncode == 0:
             return python, proc.stdout.strip()
         if python == wanted:
-            return None, f"{python} cannot import insights: {proc.stderr.strip().splitlines()[-1:]}"
+            return None, f"{python} cannot import insights ({(proc.stderr.strip().splitlines() or ['?'])[-1]})"
     return None, "insights-core is not installed here"
 
 
