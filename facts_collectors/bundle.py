@@ -24,7 +24,7 @@ class BundleReader:
         self.source = source
         self.label = label or source.label
         self.missing = []
-        self.notes = list(getattr(source, "notes", ()))
+        self.notes = []  # the reader's own; the source's are taken when reading ends (sources note as they read)
         self.pod_peers = {}  # netns -> (eth0's "ifN" peer, eth0's own index)
         self.manifest = _sos_manifest(source)
         self.nft_tables = None  # set by _netfilter when the bundle has `nft list ruleset`
@@ -100,8 +100,9 @@ class BundleReader:
             self.missing.append({"what": "Calico version", "section": "versions", "reason": "not in the bundle",
                                  "collect_with": f"{Specs.calico_cni_version.collect_with} (or the calico-node image tag)"})
         dump["collection"]["missing"] = self.missing
-        if self.notes:
-            dump["collection"]["notes"] = self.notes
+        notes = [*getattr(self.source, "notes", ()), *self.notes]
+        if notes:
+            dump["collection"]["notes"] = notes
         return dump
 
     def _generic(self, section):

@@ -117,6 +117,35 @@ def quoted_tokens(text):
     so the rule text can be rebuilt) and `value` has the quotes removed and `\\"` unescaped.
     Returns None when a quote is left open, which only happens in damaged or cut text.
     """
+    # Rules are split by the thousand (one per iptables-save line): text without a backslash is
+    # split on whitespace runs and words rejoined while a quote is open, not walked char by char.
+    if "\\" in text:
+        return _quoted_tokens_by_char(text)
+    if '"' not in text:
+        return [(word, word) for word in text.split()]
+    raws, pending, quoted = [], [], False
+    for index, piece in enumerate(_WHITESPACE_RUNS.split(text)):  # words at even indexes
+        if index % 2 == 0:
+            if piece:
+                pending.append(piece)
+                quoted ^= piece.count('"') % 2 == 1
+        elif quoted:
+            pending.append(piece)
+        elif pending:
+            raws.append("".join(pending))
+            pending = []
+    if quoted:
+        return None
+    if pending:
+        raws.append("".join(pending))
+    return [(raw, raw.replace('"', "")) for raw in raws]
+
+
+_WHITESPACE_RUNS = re.compile(r"(\s+)")  # \s and str.split() agree on what whitespace is
+
+
+def _quoted_tokens_by_char(text):
+    """quoted_tokens for text with backslash escapes."""
     tokens = []
     position, length = 0, len(text)
     while position < length:
