@@ -14,9 +14,9 @@ import yaml
 from calirules.engine.rulebook import load_rulebook
 from calirules.engine.runner import diagnose
 from calirules.facts_collectors.dump import normalise
-from helpers import EXAMPLES
 
 from calirules.report.build import build_report
+from tests.helpers import EXAMPLES
 
 VERSIONS = ["v3.11.3", "v3.17.0", "v3.22.0", "v3.26.0", "v3.29.0", "v3.32.0"]
 INSTALLS = ["operator", "manifest", "unknown"]

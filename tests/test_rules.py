@@ -52,7 +52,8 @@ def test_remediation_check_wants_all_parts():
 
 def test_rule_authors_guide_lists_every_fact_type_and_field():
     from calirules.engine.facts import FACT_TYPES
-    from helpers import REPO
+
+    from tests.helpers import REPO
     guide = (REPO / "docs" / "writing-rules.md").read_text()
     for spec in FACT_TYPES.values():
         row = next((line for line in guide.splitlines() if line.startswith(f"| `{spec.name}` |")), None)
