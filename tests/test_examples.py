@@ -82,7 +82,8 @@ def test_guides_case_reports_version_skew_with_matrix_evidence():
 
 def load(name):
     import yaml
-    return yaml.safe_load((EXAMPLES / name).read_text())
+    # libyaml's loader where present: these dumps are large, and PyYAML's pure-Python one is slow
+    return yaml.load((EXAMPLES / name).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def test_remediation_names_this_nodes_interfaces():

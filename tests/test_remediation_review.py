@@ -278,6 +278,7 @@ def test_row_30_policy_routing_verify_uses_from_and_iif():
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))
 
 
+@pytest.mark.slow  # every example diagnosed four times over
 @pytest.mark.parametrize("version", ["v3.11.3", "v3.32.0"])
 @pytest.mark.parametrize("install", ["operator", "manifest"])
 def test_every_example_renders_commands_that_run_as_printed(version, install):

@@ -13,11 +13,13 @@ def shipped_lint():
     return lint()
 
 
+@pytest.mark.slow  # the command check of every template in every cell of the matrix
 def test_shipped_rules_lint_clean(shipped_lint):
     problems, _failures = shipped_lint
     assert problems == []
 
 
+@pytest.mark.slow
 def test_shipped_templates_pass_the_command_check_in_every_cell(shipped_lint):
     """Every `$ ` line of every shipped remediation, in every Calico version and install method of the
     matrix, runs as printed (the review's kubectl logs -A, calicoctl -A before v3.18, ...: none left)."""

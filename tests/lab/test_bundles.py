@@ -80,6 +80,7 @@ def test_calicoctl_node_diags_of_a_faulty_node(lab_case):
     assert any("sysctl" in m["collect_with"] for m in report["missing_evidence"])
 
 
+@pytest.mark.slow  # builds its own labs end to end
 def test_cluster_diags_give_one_diagnosis_per_node(tmp_path):
     from calirules.lab.bundles import write_calicoctl_cluster_diags
     skip_unless_lab("legacy")
@@ -110,6 +111,7 @@ def _mismatch(report):
     return next(c for c in report["causes"] if c["id"] == "iptables-backend-mismatch")
 
 
+@pytest.mark.slow  # builds its own labs end to end
 def test_guide_case_end_to_end_plain_sosreport_infers_the_backend_split(tmp_path):
     """The source guide's node (lab/guide.py): the ping really fails; a plain sosreport finds the
     version skew and the backend split, the split's evidence labelled inferred."""
@@ -126,6 +128,7 @@ def test_guide_case_end_to_end_plain_sosreport_infers_the_backend_split(tmp_path
     assert {e["basis"] for e in mismatch["evidence"] if not e.get("supporting")} == {"inferred"}
 
 
+@pytest.mark.slow  # builds its own labs end to end
 def test_guide_case_end_to_end_with_sos_extras_observes_the_backend_split(tmp_path):
     from calirules.lab.guide import write_guide_sosreport
     skip_unless_lab("legacy")
