@@ -29,6 +29,15 @@ def _book():
 
 
 @lru_cache(maxsize=None)
+def _engine():
+    """One compiled engine whose rete network is built once for the hundreds of reports below
+    (the rule-matrix check's own reuse; reset() gives the same firings as a fresh engine)."""
+    from calirules.authoring.remediation_matrix import reusable_engine
+    from calirules.engine.compiler import compile_engine
+    return reusable_engine(compile_engine(_book()))
+
+
+@lru_cache(maxsize=None)
 def _example(name):
     return yaml.load((EXAMPLES / f"{name}.yaml").read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
@@ -61,7 +70,7 @@ def report_for(example, calico="v3.26.0", install="manifest"):
             {"kind": "Pod", "component": "calico-node", "name": "calico-node-abcde", "namespace": namespace,
              "count": 1, "source": POD_LISTING},
             {"kind": "List", "of": "Pod", "source": POD_LISTING.rsplit(":", 1)[0] + ":1"}]
-    return build_report(diagnose(normalise(dump), _book()), dump, _book(), source="test")
+    return build_report(diagnose(normalise(dump), _book(), engine_class=_engine()), dump, _book(), source="test")
 
 
 def commands(text):
