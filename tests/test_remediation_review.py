@@ -32,8 +32,9 @@ def _book():
 def _engine():
     """One compiled engine whose rete network is built once for the hundreds of reports below
     (the rule-matrix check's own reuse; reset() gives the same firings as a fresh engine)."""
-    from calirules.authoring.remediation_matrix import reusable_engine
     from calirules.engine.compiler import compile_engine
+
+    from calirules.authoring.remediation_matrix import reusable_engine
     return reusable_engine(compile_engine(_book()))
 
 
