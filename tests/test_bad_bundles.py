@@ -6,7 +6,8 @@ import os
 import tarfile
 
 import pytest
-from helpers import REPO, run_cli
+
+from tests.helpers import REPO, run_cli
 
 # Real `ip -d address` output from the fault lab: the core evidence every node bundle has.
 IP_ADDRESS = (REPO / "tests/fixtures/raw/netns-lab/ip_-d_address").read_bytes()

@@ -8,7 +8,8 @@ from calirules.base.errors import InputError
 from calirules.facts_collectors.archive import open_source
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.source import DirectorySource
-from helpers import REPO, run_cli
+
+from tests.helpers import REPO, run_cli
 
 RAW = REPO / "tests" / "fixtures" / "raw" / "netns-lab"
 SOS_NAMES = {

@@ -20,7 +20,7 @@ from calirules.engine.vocabulary import FACT_TYPES
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.dump import load_dump, normalise
 from calirules.facts_collectors.source import DirectorySource
-from helpers import EXAMPLES, REPO
+from tests.helpers import EXAMPLES, REPO
 
 RAW = REPO / "tests" / "fixtures" / "raw"
 # The raw fixtures laid out as a sosreport (sos's file names), plus the guide case's nft listing.

@@ -7,24 +7,11 @@ their README), placed where each tool writes that command's output
 (shared/reference/bundle-layouts.md sections 1.6 and 3.2).
 """
 
-import shutil
-
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.cluster_diags import ClusterNodeSource
 from calirules.facts_collectors.source import DirectorySource
-from helpers import REPO
 
-KUBE = REPO / "tests" / "fixtures" / "raw" / "kube"
-SOS_KUBECTL = "sos_commands/kubernetes/cluster-info/kubectl_--kubeconfig_.etc.kubernetes.admin.conf"
-
-
-def put(root, relpath, fixture=None, text=None):
-    path = root / relpath
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fixture:
-        shutil.copy(KUBE / fixture, path)
-    else:
-        path.write_text(text)
+from tests.kube_bundles import SOS_KUBECTL, cluster_diags, put
 
 
 def test_sosreport_of_a_manifest_control_plane_node(tmp_path):
@@ -66,20 +53,6 @@ def test_no_kubernetes_evidence_is_missing_evidence(tmp_path):
     dump = read_bundle(DirectorySource(root))
     assert "kube_objects" not in dump
     assert any(m["section"] == "kube_objects" for m in dump["collection"]["missing"])
-
-
-def cluster_diags(tmp_path):
-    root = tmp_path / "calico-diagnostics-20261101_100000"
-    put(root, "cluster/version.yaml", text="serverVersion:\n  gitVersion: v1.30.4\n")
-    put(root, "cluster/kubernetes/pods.txt", "kubectl_get_pods_--all-namespaces_-o_wide.operator-v1.30")
-    put(root, "cluster/kubernetes/namespaces.txt", "kubectl_get_namespaces.operator-v1.30")
-    put(root, "cluster/tigera-operator/tigera-operator.txt", "kubectl_get_all_-n_tigera-operator_-o_wide.v1.30")
-    put(root, "cluster/crd/installations.operator.tigera.io.yaml", "kubectl_get_installations_-A_-o_yaml.nftables-v1.36")
-    put(root, "cluster/crd/felixconfigurations.crd.projectcalico.org.yaml",
-        "kubectl_get_felixconfigurations_-A_-o_yaml.v3.29")
-    for node in ("node-a", "node-b"):
-        put(root, f"nodes/{node}/ip-route.txt", text="default via 198.18.0.1 dev eth0\n")
-    return root
 
 
 def test_cluster_diags_each_node_sees_its_own_pod_and_the_clusters_objects(tmp_path):

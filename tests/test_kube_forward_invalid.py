@@ -3,7 +3,8 @@ kube-proxy-shaped KUBE-FORWARD chain, tests/fixtures/raw/netns-lab)."""
 
 from calirules.engine.combiners import build_facts
 from calirules.facts_collectors.parsers import iptables
-from helpers import REPO
+
+from tests.helpers import REPO
 
 LAB = REPO / "tests" / "fixtures" / "raw" / "netns-lab"
 

@@ -7,7 +7,6 @@ import pytest
 from calirules.engine import compiler, platform
 from calirules.engine.rulebook import load_rulebook
 from calirules.facts_collectors.dump import normalise
-from helpers import run_cli
 
 from calirules.authoring.remediation_matrix import (
     CALICO_VERSIONS,
@@ -17,6 +16,7 @@ from calirules.authoring.remediation_matrix import (
     reusable_engine,
 )
 from calirules.authoring.ruletests import dump_for_test
+from tests.helpers import run_cli
 
 RULE = """\
 apiVersion: calirules/rules/v1

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 import yaml
-from helpers import run_cli
+
+from tests.helpers import run_cli
 
 
 def collect(tmp_path, env=None, prefix=()):

@@ -13,7 +13,8 @@ import os
 from calirules.engine.combiners import build_facts
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.source import DirectorySource
-from helpers import REPO
+
+from tests.helpers import REPO
 
 NM = ("NetworkManager[812]: <info>  [1793527200.1234] device (cali1a2b3c4d5e6): state change: "
       "unmanaged -> unavailable (reason 'managed', sys-iface-state: 'external')")

@@ -7,7 +7,8 @@ from calirules.engine.combiners.mtu import TUNNEL_OVERHEAD
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.parsers import iproute
 from calirules.facts_collectors.source import DirectorySource
-from helpers import REPO
+
+from tests.helpers import REPO
 
 LAB = REPO / "tests" / "fixtures" / "raw" / "netns-lab"
 

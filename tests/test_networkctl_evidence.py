@@ -7,7 +7,7 @@ import shutil
 import pytest
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.source import DirectorySource
-from helpers import REPO, run_cli
+from tests.helpers import REPO, run_cli
 
 RAW = REPO / "tests" / "fixtures" / "raw"
 CATCH_ALL = RAW / "hostnet" / "zz-default.network.flatcar-initrd"  # [Match] Name=* Type=!loopback, no Unmanaged=yes

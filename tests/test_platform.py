@@ -10,7 +10,8 @@ from calirules.engine.platform import describe
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.cluster_diags import ClusterNodeSource
 from calirules.facts_collectors.source import DirectorySource
-from test_kube_evidence import SOS_KUBECTL, cluster_diags, put
+
+from tests.kube_bundles import SOS_KUBECTL, cluster_diags, put
 
 NODE = {"hostname": "node-a"}
 

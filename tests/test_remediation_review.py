@@ -14,9 +14,9 @@ import yaml
 from calirules.engine.rulebook import load_rulebook
 from calirules.engine.runner import diagnose
 from calirules.facts_collectors.dump import normalise
-from helpers import EXAMPLES
 
 from calirules.report.build import build_report
+from tests.helpers import EXAMPLES
 
 VERSIONS = ["v3.11.3", "v3.17.0", "v3.22.0", "v3.26.0", "v3.29.0", "v3.32.0"]
 INSTALLS = ["operator", "manifest", "unknown"]
@@ -26,6 +26,16 @@ POD_LISTING = "sos_commands/kubernetes/cluster-info/kubectl_get_--all-namespaces
 @lru_cache(maxsize=None)
 def _book():
     return load_rulebook()
+
+
+@lru_cache(maxsize=None)
+def _engine():
+    """One compiled engine whose rete network is built once for the hundreds of reports below
+    (the rule-matrix check's own reuse; reset() gives the same firings as a fresh engine)."""
+    from calirules.engine.compiler import compile_engine
+
+    from calirules.authoring.remediation_matrix import reusable_engine
+    return reusable_engine(compile_engine(_book()))
 
 
 @lru_cache(maxsize=None)
@@ -61,7 +71,7 @@ def report_for(example, calico="v3.26.0", install="manifest"):
             {"kind": "Pod", "component": "calico-node", "name": "calico-node-abcde", "namespace": namespace,
              "count": 1, "source": POD_LISTING},
             {"kind": "List", "of": "Pod", "source": POD_LISTING.rsplit(":", 1)[0] + ":1"}]
-    return build_report(diagnose(normalise(dump), _book()), _book(), source="test")
+    return build_report(diagnose(normalise(dump), _book(), engine_class=_engine()), _book(), source="test")
 
 
 def commands(text):
@@ -278,6 +288,7 @@ def test_row_30_policy_routing_verify_uses_from_and_iif():
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))
 
 
+@pytest.mark.slow  # every example diagnosed four times over
 @pytest.mark.parametrize("version", ["v3.11.3", "v3.32.0"])
 @pytest.mark.parametrize("install", ["operator", "manifest"])
 def test_every_example_renders_commands_that_run_as_printed(version, install):

@@ -14,11 +14,13 @@ def shipped_lint():
     return lint()
 
 
+@pytest.mark.slow  # the command check of every template in every cell of the matrix
 def test_shipped_rules_lint_clean(shipped_lint):
     problems, _failures = shipped_lint
     assert problems == []
 
 
+@pytest.mark.slow
 def test_shipped_templates_pass_the_command_check_in_every_cell(shipped_lint):
     """Every `$ ` line of every shipped remediation, in every Calico version and install method of the
     matrix, runs as printed (the review's kubectl logs -A, calicoctl -A before v3.18, ...: none left)."""
@@ -53,7 +55,8 @@ def test_remediation_check_wants_all_parts():
 
 def test_rule_authors_guide_lists_every_fact_type_and_field():
     from calirules.engine.vocabulary import FACT_TYPES
-    from helpers import REPO
+
+    from tests.helpers import REPO
     guide = (REPO / "docs" / "writing-rules.md").read_text()
     for spec in FACT_TYPES.values():
         row = next((line for line in guide.splitlines() if line.startswith(f"| `{spec.name}` |")), None)

@@ -7,7 +7,7 @@ import json
 import textwrap
 
 import pytest
-from helpers import REPO
+from tests.helpers import REPO
 
 from calirules.base.errors import InputError
 from calirules.engine.rulebook import _blank_tests, load_rulebook, package_rules_dir, rule_files

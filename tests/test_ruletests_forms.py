@@ -5,7 +5,7 @@ the report prints."""
 import textwrap
 
 import pytest
-from helpers import EXAMPLES
+from tests.helpers import EXAMPLES
 
 from calirules.authoring.ruletests import dump_for_test, evidence_lines, run_rule_tests
 from calirules.base.errors import InputError

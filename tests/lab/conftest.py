@@ -1,81 +1,68 @@
 """Fixtures for the fault lab tests: real network namespaces, always torn down.
 
-Each test session gets a random prefix base (`t<6 hex>`), each lab `<base>-<n>`, so parallel runs on
-one host never share a namespace. Labs are deleted in the fixture's finalizer (which pytest also runs
-when a test fails or the run is interrupted with Ctrl-C), again at session end, and once more at
-interpreter exit as a last resort.
+`lab_case` is the shared one: a session-scoped lab per fault case (tests/lab/cases.py), asked for
+with `@pytest.mark.parametrize("lab_case", [LabCase.of(...)], indirect=True)`. pytest runs the tests
+of one case one after another and keeps a single case's lab up at a time; the hook below makes
+sure of that grouping on pytest releases that group parameters by position rather than value.
+`make_lab` and `lab` are per test, for tests that change the lab beyond one fault.
 """
 
 from __future__ import annotations
 
-import atexit
-import itertools
-import os
 import re
-import secrets
 
 import pytest
-from calirules.lab import netns
-from calirules.lab.iptables import BACKENDS
-from calirules.lab.topology import REQUIRED_COMMANDS, Lab
+from calirules.lab.topology import Lab
 
-# CALIRULES_LAB_TEST_PREFIX pins the base (e.g. to find a run's namespaces); keep it unique.
-SESSION_BASE = os.environ.get("CALIRULES_LAB_TEST_PREFIX") or "t" + secrets.token_hex(3)
-_counter = itertools.count()
-_probe_result: list[str | None] = []
-
-
-def cleanup_session_namespaces() -> list[str]:
-    """Delete every namespace created by this test session (anything named `<base>-...`)."""
-    try:
-        mine = [n for n in netns.list_netns() if n.startswith(SESSION_BASE + "-")]
-        return netns.delete_netns(mine)
-    except Exception:  # noqa: BLE001 - best effort at exit
-        return []
-
-
-atexit.register(cleanup_session_namespaces)
-
-
-def lab_unavailable_reason(backend: str | None = None) -> str | None:
-    """Why lab tests cannot run here (None if they can)."""
-    if os.geteuid() != 0:
-        return "the fault lab needs root (network namespaces, veths, iptables)"
-    needed = list(REQUIRED_COMMANDS)
-    if backend:
-        needed += BACKENDS[backend].commands
-    missing = netns.missing_commands(needed)
-    if missing:
-        return f"missing commands: {', '.join(missing)}"
-    if not _probe_result:
-        _probe_result.append(_probe_netns())
-    return _probe_result[0]
-
-
-def _probe_netns() -> str | None:
-    name = f"{SESSION_BASE}-probe"
-    try:
-        netns.add_netns([name])
-        netns.delete_netns([name])
-    except Exception as exc:  # noqa: BLE001
-        return f"cannot create network namespaces here: {exc}"
-    return None
-
-
-def skip_unless_lab(backend: str | None = None) -> None:
-    reason = lab_unavailable_reason(backend)
-    if reason:
-        pytest.skip(reason)
-
-
-def new_prefix() -> str:
-    return f"{SESSION_BASE}-{next(_counter)}"
+from tests.lab.cases import BuiltCase
+from tests.lab.support import (
+    SESSION_BASE,
+    cleanup_session_namespaces,
+    new_prefix,
+    skip_unless_lab,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _session_cleanup():
     yield
     cleanup_session_namespaces()
+
+
+@pytest.fixture(scope="session")
+def lab_case(request, tmp_path_factory) -> BuiltCase:
+    case = request.param
+    skip_unless_lab(case.backend)
+    lab = Lab(new_prefix(), pods=2, backend=case.backend)
+    try:
+        lab.up()
+        yield BuiltCase(case, lab, tmp_path_factory.mktemp("lab-case"))
+    finally:
+        lab.down()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Run the tests of one lab case together (a stable regrouping; a no-op where pytest already
+    grouped them), so each case's lab is built once."""
+    def case_of(item):
+        callspec = getattr(item, "callspec", None)
+        return callspec.params.get("lab_case") if callspec else None
+
+    by_case: dict = {}
+    for item in items:
+        case = case_of(item)
+        if case is not None:
+            by_case.setdefault(case, []).append(item)
+    ordered, placed = [], set()
+    for item in items:
+        case = case_of(item)
+        if case is None:
+            ordered.append(item)
+        elif case not in placed:
+            placed.add(case)
+            ordered.extend(by_case[case])
+    items[:] = ordered
 
 
 @pytest.fixture
@@ -114,8 +101,7 @@ def _policy_counter(save_c_output: str, chain: str) -> int:
 
 
 class LabTools:
-    """Helpers for lab tests, handed out by the `lab_tools` fixture (test modules in this directory
-    share no importable helper module, to avoid clashing with other test packages)."""
+    """Helpers for lab tests, handed out by the `lab_tools` fixture."""
 
     policy_counter = staticmethod(_policy_counter)
     skip_unless_lab = staticmethod(skip_unless_lab)

@@ -11,11 +11,11 @@ import json
 import pytest
 import yaml
 from calirules.lab import faults
-from calirules.lab.bundles import write_calicoctl_diags, write_sosreport
 from calirules.lab.topology import Lab
-from conftest import new_prefix, skip_unless_lab
-from helpers import REPO, run_cli
-from test_live_diagnosis import CASES, diagnose_live, symptom_is_real
+
+from tests.helpers import REPO, run_cli
+from tests.lab.cases import DIAGNOSED, LabCase, symptom_is_real
+from tests.lab.support import new_prefix, skip_unless_lab
 
 IPTABLES_FAULTS = {"forward-policy-drop", "host-firewall-rejects", "iptables-backend-mismatch", "calico-chains-missing",
                    "policy-denies", "endpoint-not-programmed"}
@@ -31,16 +31,13 @@ def ranking(report):
     return [(c["id"], c["confidence"]) for c in report["causes"]]
 
 
-@pytest.mark.parametrize("fault_id,options,backend,cause", CASES,
-                         ids=[f"{c[0]}{'-' + '-'.join(map(str, c[1].values())) if c[1] else ''}-{c[2]}" for c in CASES])
-def test_sosreport_diagnoses_like_the_live_node(tmp_path, fault_id, options, backend, cause):
-    skip_unless_lab(backend)
-    with Lab(new_prefix(), pods=2, backend=backend) as lab:
-        injection = faults.inject(lab, fault_id, **options)
-        assert symptom_is_real(lab, injection)  # also what makes the drop counters count
-        _, live = diagnose_live(lab)
-        directory = write_sosreport(lab, tmp_path / "dir", extras=True)
-        archive = write_sosreport(lab, tmp_path / "xz", archive="xz", extras=True)
+@pytest.mark.parametrize("lab_case", list(DIAGNOSED), indirect=True, ids=str)
+def test_sosreport_diagnoses_like_the_live_node(tmp_path, lab_case):
+    cause = DIAGNOSED[lab_case.case]
+    assert lab_case.symptom_seen  # also what makes the drop counters count
+    _, live = lab_case.live()
+    directory = lab_case.sosreport(extras=True)
+    archive = lab_case.sosreport(archive="xz", extras=True)
     from_dir, from_archive = diagnose("--sosreport", directory), diagnose("--sosreport", archive)
     assert live["causes"][0]["id"] == cause
     assert from_dir["causes"][0]["id"] == cause, ranking(from_dir)
@@ -52,33 +49,30 @@ def test_sosreport_diagnoses_like_the_live_node(tmp_path, fault_id, options, bac
 
 # Not iptables-backend-mismatch: its DROP lives in the legacy backend, which a plain sosreport of
 # an nft node does not list (that is what the sos-extras file is for).
-@pytest.mark.parametrize("fault_id", sorted(IPTABLES_FAULTS - {"endpoint-not-programmed", "iptables-backend-mismatch"}))
-def test_plain_sosreport_of_an_nft_node_still_shows_iptables_faults(tmp_path, fault_id):
-    skip_unless_lab("nft")
-    with Lab(new_prefix(), pods=2, backend="nft") as lab:
-        injection = faults.inject(lab, fault_id)
-        assert symptom_is_real(lab, injection)
-        archive = write_sosreport(lab, tmp_path, archive="xz")
-    report = diagnose("--sosreport", archive)
-    assert report["causes"][0]["id"] == fault_id, ranking(report)
+PLAIN_NFT = sorted(IPTABLES_FAULTS - {"endpoint-not-programmed", "iptables-backend-mismatch"})
 
 
-def test_plain_sosreport_of_a_legacy_node_claims_nothing_and_asks_for_iptables(tmp_path):
-    skip_unless_lab("legacy")
-    with Lab(new_prefix(), pods=2, backend="legacy") as lab:
-        faults.inject(lab, "host-firewall-rejects")
-        archive = write_sosreport(lab, tmp_path, archive="gz")
-    report = diagnose("--sosreport", archive)
+@pytest.mark.parametrize("lab_case", [LabCase.of(f, {}, "nft") for f in PLAIN_NFT], indirect=True, ids=str)
+def test_plain_sosreport_of_an_nft_node_still_shows_iptables_faults(lab_case):
+    assert lab_case.symptom_seen
+    report = diagnose("--sosreport", lab_case.sosreport(archive="xz"))
+    assert report["causes"][0]["id"] == lab_case.case.fault, ranking(report)
+
+
+HOST_FIREWALL_LEGACY = [LabCase.of("host-firewall-rejects", {}, "legacy")]
+
+
+@pytest.mark.parametrize("lab_case", HOST_FIREWALL_LEGACY, indirect=True, ids=str)
+def test_plain_sosreport_of_a_legacy_node_claims_nothing_and_asks_for_iptables(lab_case):
+    report = diagnose("--sosreport", lab_case.sosreport(archive="gz"))
     assert not [c for c in report["causes"] if c["found"]], ranking(report)
     wanted = {m["collect_with"] for m in report["missing_evidence"]}
     assert "iptables-legacy-save -c" in wanted
 
 
-def test_calicoctl_node_diags_of_a_faulty_node(tmp_path):
-    skip_unless_lab("legacy")
-    with Lab(new_prefix(), pods=2, backend="legacy") as lab:
-        faults.inject(lab, "host-firewall-rejects")
-        bundle = write_calicoctl_diags(lab, tmp_path)
+@pytest.mark.parametrize("lab_case", HOST_FIREWALL_LEGACY, indirect=True, ids=str)
+def test_calicoctl_node_diags_of_a_faulty_node(lab_case):
+    bundle = lab_case.calicoctl_diags()
     assert bundle.name.startswith("diags-") and bundle.name.endswith(".tar.gz")
     report = diagnose("--sosreport", bundle)
     assert report["causes"][0]["id"] == "host-firewall-rejects", ranking(report)
@@ -86,6 +80,7 @@ def test_calicoctl_node_diags_of_a_faulty_node(tmp_path):
     assert any("sysctl" in m["collect_with"] for m in report["missing_evidence"])
 
 
+@pytest.mark.slow  # builds its own labs end to end
 def test_cluster_diags_give_one_diagnosis_per_node(tmp_path):
     from calirules.lab.bundles import write_calicoctl_cluster_diags
     skip_unless_lab("legacy")
@@ -116,6 +111,7 @@ def _mismatch(report):
     return next(c for c in report["causes"] if c["id"] == "iptables-backend-mismatch")
 
 
+@pytest.mark.slow  # builds its own labs end to end
 def test_guide_case_end_to_end_plain_sosreport_infers_the_backend_split(tmp_path):
     """The source guide's node (lab/guide.py): the ping really fails; a plain sosreport finds the
     version skew and the backend split, the split's evidence labelled inferred."""
@@ -132,6 +128,7 @@ def test_guide_case_end_to_end_plain_sosreport_infers_the_backend_split(tmp_path
     assert {e["basis"] for e in mismatch["evidence"] if not e.get("supporting")} == {"inferred"}
 
 
+@pytest.mark.slow  # builds its own labs end to end
 def test_guide_case_end_to_end_with_sos_extras_observes_the_backend_split(tmp_path):
     from calirules.lab.guide import write_guide_sosreport
     skip_unless_lab("legacy")

@@ -6,6 +6,8 @@ import pytest
 from calirules.lab import LabError, UnknownFault, inject, naming, netns
 from calirules.lab.faults import LARGE_DF_PING_FAILS
 
+from tests.lab.cases import LabCase
+
 
 def _sysctl_is(key_fmt, value, who="src"):
     def check(lab, inj, tools):
@@ -88,20 +90,19 @@ CASES = [
 ]
 
 
-def _case_id(case):
-    fid, opts, backend, _ = case
-    extra = ",".join(f"{k}={v}" for k, v in opts.items())
-    return f"{fid}[{backend}{',' + extra if extra else ''}]"
+EVIDENCE = {LabCase.of(f, o, b): evidence for f, o, b, evidence in CASES}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
-def test_fault_breaks_ping(make_lab, lab_tools, case):
-    fault_id, options, backend, evidence = case
-    lab = make_lab(backend=backend)
-    assert lab.ping(0, 1), "lab must be healthy before the fault"
-    inj = inject(lab, fault_id, **options)
+# Only `lab_case` is parametrized (indirect, so it keeps its session scope): a direct argument
+# beside it would make pytest scope the case to the test function and rebuild the lab per test.
+@pytest.mark.parametrize("lab_case", list(EVIDENCE), indirect=True, ids=str)
+def test_fault_breaks_ping(lab_case, lab_tools):
+    evidence = EVIDENCE[lab_case.case]
+    lab, inj, fault_id = lab_case.lab, lab_case.injection, lab_case.case.fault
+    assert lab_case.healthy_before, "lab must be healthy before the fault"
     assert inj.expect != LARGE_DF_PING_FAILS
-    assert not lab.ping(inj.src, inj.dst), f"{fault_id} did not break {inj.src} -> {inj.dst}"
+    # the symptom ping the case ran right after the injection: not lab.ping(inj.src, inj.dst)
+    assert lab_case.symptom_seen, f"{fault_id} did not break {inj.src} -> {inj.dst}"
     if evidence:
         evidence(lab, inj, lab_tools)
     assert lab.injected[-1]["fault_id"] == fault_id

@@ -1,4 +1,4 @@
-"""Pure tests of the lab's naming and rule rendering (no root, no namespaces)."""
+"""Pure tests of the lab's naming and rule rendering (no root, no namespaces: not marked `lab`)."""
 
 from __future__ import annotations
 
