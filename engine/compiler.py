@@ -30,8 +30,8 @@ from calirules.engine.experta_compat import (
     Rule,
     W,
 )
-from calirules.engine.vocabulary import FACT_TYPES
 from calirules.engine.rulebook import pattern_name
+from calirules.engine.vocabulary import FACT_TYPES
 
 _VAR = re.compile(r"^\$([a-z_][a-z0-9_]*)$")
 _fact_classes = {}

@@ -1,7 +1,7 @@
 """Rule files: loading, schema checks and the semantic checks a schema cannot express.
 
-A rule file is YAML (`apiVersion: calirules/rules/v1`, `rules: [...]`); the language is described
-in docs/writing-rules.md. Everything that can be wrong in a rule file is reported here, before an
+A rule file is YAML (`apiVersion: calirules/rules/v1`, `rules: [...]`); the language is what
+`calirules rules facts` and the rule schema (engine/data/rule-v1.schema.json) describe. Everything that can be wrong in a rule file is reported here, before an
 engine is built, as an InputError naming file:line:column: unknown cause ids, fact types or
 fields, variables used before they are bound, regexes that do not compile, missing templates.
 """
@@ -52,7 +52,7 @@ class Link:
 
 @lru_cache(maxsize=None)
 def catalog():
-    """The cause catalog (reference/causes.yaml, shipped as engine data)."""
+    """The cause catalog (engine/data/causes.yaml; `calirules rules list` shows the rules on it)."""
     text = resources.files("calirules.engine").joinpath("data/causes.yaml").read_text(encoding="utf-8")
     data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return {c["id"]: Cause(c["id"], c["family"], c["title"], tuple(c["symptoms"]), c.get("evidence", ""),
@@ -347,7 +347,7 @@ def check_links(links, causes):
             visit(cause_id, [cause_id])
 
 
-# Names every remediation template sees (calirules/report.py _base_context, plus `firings` and
+# Names every remediation template sees (calirules.report.build's _base_context, plus `firings` and
 # the `cmd` macros); a rule's `as:` name or `$variable` of the same name would hide them.
 TEMPLATE_CONTEXT_NAMES = frozenset({"node", "versions", "calico", "install", "symptom", "calico_backend", "iptables",
                                     "other_backend", "other_iptables", "firings", "cmd", "uplink", "workloads",

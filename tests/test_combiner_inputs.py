@@ -12,14 +12,21 @@ import shutil
 from functools import lru_cache
 
 import pytest
-from calirules.authoring.ruletests import dump_for_test
-from calirules.engine.combiners import COMBINERS, FACT_INPUTS, build_facts, combine, summarise
+from calirules.engine.combiners import (
+    COMBINERS,
+    FACT_INPUTS,
+    build_facts,
+    combine,
+    summarise,
+)
 from calirules.engine.combiners.base import Combiner, FactInputs, Inputs, Output
 from calirules.engine.rulebook import load_rulebook
 from calirules.engine.vocabulary import FACT_TYPES
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.dump import load_dump, normalise
 from calirules.facts_collectors.source import DirectorySource
+
+from calirules.authoring.ruletests import dump_for_test
 from tests.helpers import EXAMPLES, REPO
 
 RAW = REPO / "tests" / "fixtures" / "raw"

@@ -6,6 +6,7 @@ import shutil
 import pytest
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.source import DirectorySource, MemorySource
+
 from tests.helpers import REPO
 
 RAW = REPO / "tests" / "fixtures" / "raw" / "netns-lab"

@@ -7,6 +7,7 @@ import shutil
 import pytest
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.source import DirectorySource
+
 from tests.helpers import REPO, run_cli
 
 RAW = REPO / "tests" / "fixtures" / "raw"

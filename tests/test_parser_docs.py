@@ -11,7 +11,6 @@ import inspect
 import pkgutil
 
 import pytest
-
 from calirules.facts_collectors import parsers
 
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE

@@ -7,11 +7,16 @@ import json
 import textwrap
 
 import pytest
-from tests.helpers import REPO
-
 from calirules.base.errors import InputError
-from calirules.engine.rulebook import _blank_tests, load_rulebook, package_rules_dir, rule_files
+from calirules.engine.rulebook import (
+    _blank_tests,
+    load_rulebook,
+    package_rules_dir,
+    rule_files,
+)
 from calirules.engine.testfiles import RuleTest
+
+from tests.helpers import REPO
 
 RULE_FILE = textwrap.dedent("""\
     apiVersion: calirules/rules/v1

@@ -5,14 +5,14 @@ the report prints."""
 import textwrap
 
 import pytest
-from tests.helpers import EXAMPLES
-
-from calirules.authoring.ruletests import dump_for_test, evidence_lines, run_rule_tests
 from calirules.base.errors import InputError
-from calirules.cli import main
 from calirules.engine import runner
 from calirules.engine.rulebook import load_rulebook
 from calirules.facts_collectors.dump import load_dump, normalise
+
+from calirules.authoring.ruletests import dump_for_test, evidence_lines, run_rule_tests
+from calirules.cli import main
+from tests.helpers import EXAMPLES
 
 FORWARDING_OFF = "net.ipv4.conf.all.forwarding = 0\nnet.ipv4.ip_forward = 0\n"
 

@@ -8,6 +8,7 @@ the dump's own line numbers, so nothing in a rule test is output no tool would p
 
 import pytest
 import yaml
+
 from tests.helpers import EXAMPLES, REPO
 
 RAW = REPO / "tests" / "fixtures" / "raw"

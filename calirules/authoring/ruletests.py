@@ -115,7 +115,9 @@ class RuleTestResult:
 
 def run_rule_tests(rulebook, only=None):
     """Run the tests of every rule (or of rules whose id is in `only`)."""
-    from calirules.authoring.remediation_matrix import reusable_engine  # it imports this module
+    from calirules.authoring.remediation_matrix import (
+        reusable_engine,  # it imports this module
+    )
     # One rete network for every test: experta's reset() (run_engine calls it) clears what a run
     # leaves, and building the network is most of the cost of a diagnosis.
     engine = reusable_engine(compiler.compile_engine(rulebook))

@@ -6,7 +6,11 @@ chains and dispatch entries, and the pod side read inside the pod's network name
 
 from calirules.engine import netfilter
 from calirules.engine.combiners.base import Combiner, FactInputs
-from calirules.engine.combiners.shared import felix_nft_table, route_index, sysctls_by_key
+from calirules.engine.combiners.shared import (
+    felix_nft_table,
+    route_index,
+    sysctls_by_key,
+)
 from calirules.engine.devices import gateway_neighbor, is_workload, oper_up
 from calirules.engine.routing import host_ip
 

@@ -1,6 +1,9 @@
 """`networkctl status -a` parser, on real systemd-networkd output (tests/fixtures/raw/networkd)."""
 
-from calirules.facts_collectors.parsers.hostnet import networkd_observed, parse_networkctl_status
+from calirules.facts_collectors.parsers.hostnet import (
+    networkd_observed,
+    parse_networkctl_status,
+)
 from rawfixtures import RAW, cut_inside_line, random_garbage
 
 NETWORKD = RAW / "networkd"

@@ -3,7 +3,10 @@
 import itertools
 import random
 
-from calirules.facts_collectors.parsers._common import _quoted_tokens_by_char, quoted_tokens
+from calirules.facts_collectors.parsers._common import (
+    _quoted_tokens_by_char,
+    quoted_tokens,
+)
 
 ALPHABET = ['a', '"', ' ', '\t', '\n', '\u00a0', '\u2028', '-', '\x1c']
 
