@@ -19,6 +19,7 @@ import operator
 import re
 from dataclasses import dataclass, field
 
+from calirules.base.errors import InputError
 from calirules.engine import versions
 from calirules.engine.experta_compat import (
     AS,
@@ -29,12 +30,17 @@ from calirules.engine.experta_compat import (
     P,
     Rule,
     W,
+    experta,
 )
 from calirules.engine.rulebook import pattern_name
 from calirules.engine.vocabulary import FACT_TYPES
 
 _VAR = re.compile(r"^\$([a-z_][a-z0-9_]*)$")
 _fact_classes = {}
+# experta's rete network, where the match budget is counted (see _meter_network)
+ConflictSetNode = experta.matchers.rete.nodes.ConflictSetNode
+TwoInputNode = experta.matchers.rete.abstract.TwoInputNode
+ChildNode = experta.matchers.rete.mixins.ChildNode
 
 
 def fact_class(name):
@@ -192,6 +198,7 @@ def _recorder(rule, kind, item_index=None):
             variables={n: _thaw(v) for n, v in context.items() if not isinstance(v, Fact)},
             item_index=item_index))
     fire.__name__ = f"{rule.id}_{kind}{'' if item_index is None else item_index}"
+    fire.rule_spec = rule  # for the match budget's error message
     return fire
 
 
@@ -211,12 +218,79 @@ def _derived_fact(rule, context):
     return fact_class(rule.derive["fact"])(**values)
 
 
+# Partial matches (tokens entering a join or the agenda) one compiled rule may build in one run.
+# The shipped rules build a few thousand on a 200-pod node; patterns that make a cross product
+# (three unjoined patterns over 200 interfaces: 8 million) reach this in about a second, long
+# before memory or patience runs out.
+MATCH_BUDGET = 50_000
+
+
+class MatchBudget:
+    """Counts the partial matches one experta rule builds and stops the run past the budget."""
+
+    def __init__(self, rule, limit):
+        self.rule, self.limit, self.count = rule, limit, 0
+
+    def charge(self):
+        self.count += 1
+        if self.count > self.limit:
+            message = (f"more than {self.limit:,} partial matches on this node: its patterns make a cross "
+                       f"product (join them with a shared `$name`)")
+            if isinstance(self.rule, str):  # an experta rule not compiled from a rule file
+                raise InputError(f"rule {self.rule}: {message}")
+            raise self.rule.error(message)
+
+
 class DiagnosisEngine(KnowledgeEngine):
     """Base class of compiled engines: collects firings instead of printing anything."""
+
+    match_budget = MATCH_BUDGET
 
     def __init__(self):
         super().__init__()
         self.firings = []
+        self.budgets = _meter_network(self.matcher.root_node, self.match_budget)
+
+    def reset_budgets(self):
+        for budget in self.budgets:
+            budget.count = 0
+
+
+def _meter_network(root, limit):
+    """Route every token that enters a join node or a rule's conflict set node of experta's rete
+    network through the MatchBudget of each rule below it; returns the budgets."""
+    budgets = {}
+    below = {}
+
+    def rules_below(node):
+        if id(node) not in below:
+            if isinstance(node, ConflictSetNode):
+                rule = getattr(node.rule._wrapped, "rule_spec", None) or getattr(node.rule._wrapped, "__name__", "?")
+                found = [budgets.setdefault(id(node), MatchBudget(rule, limit))]
+            else:
+                found = [b for child in node.children for b in rules_below(child.node)]
+            below[id(node)] = list({id(b): b for b in found}.values())
+        return below[id(node)]
+
+    seen, stack = set(), [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        for index, child in enumerate(node.children):
+            stack.append(child.node)
+            if isinstance(child.node, (TwoInputNode, ConflictSetNode)):
+                node.children[index] = ChildNode(child.node, _metered(child.callback, rules_below(child.node)))
+    return list(budgets.values())
+
+
+def _metered(callback, budgets):
+    def metered(token):
+        for budget in budgets:
+            budget.charge()
+        return callback(token)
+    return metered
 
 
 def compile_engine(rulebook):
@@ -235,6 +309,7 @@ def compile_engine(rulebook):
 def run_engine(engine_class, facts):
     """Declare (type name, fields) facts, run to quiescence, return the firings."""
     engine = engine_class()
+    engine.reset_budgets()
     engine.reset()
     for type_name, record in facts:
         engine.declare(fact_class(type_name)(**record))

@@ -303,6 +303,9 @@ def check_rulebook(book):
             rule.title = rule.title or causes[rule.cause].title
             rule.symptoms = rule.symptoms or causes[rule.cause].symptoms
         _check_patterns(book, rule)
+        _check_joins(rule)
+        if rule.derive:
+            _check_derived_fields(rule)
         for k, link in enumerate(rule.leads_to):
             if not rule.cause:
                 raise rule.error("`leads_to` belongs to a rule that names a `cause`", ["leads_to", k])
@@ -438,13 +441,186 @@ def _check_constraint(rule, constraint, parts):
         return
     for op in ("regex", "not_regex"):
         if op in constraint:
-            try:
-                re.compile(constraint[op])
-            except re.error as exc:
-                raise rule.error(f"{op}: invalid regular expression: {exc}", parts + [op]) from None
+            problem = regex_problem(constraint[op])
+            if problem:
+                raise rule.error(f"{op}: {problem}", parts + [op])
     for op, value in constraint.items():
         if op not in ("eq", "ne") and isinstance(value, str) and _VAR.match(value):
             raise rule.error(f"{op}: variables can only be used with eq/ne (or as the plain value)", parts + [op])
         if op.startswith("version_"):
             if versions.parse(value) is None:
                 raise rule.error(f"{op}: {value!r} is not a version", parts + [op])
+
+
+# Limits on a rule's regular expressions. Python's `re` compiles a pattern recursively (about 1,000
+# nested groups exhaust the interpreter's stack) and matches by backtracking (a quantified group
+# that itself repeats, like `(a+)+`, takes exponential time on a near-miss): a rule file from a
+# --rules-dir must not be able to do either to a diagnosis.
+REGEX_MAX_LENGTH = 1000
+REGEX_MAX_NESTING = 20
+
+
+def regex_problem(pattern):
+    """Why `pattern` cannot be a rule's regex (a phrase), or None when it compiles within limits."""
+    if len(pattern) > REGEX_MAX_LENGTH:
+        return f"regular expression longer than {REGEX_MAX_LENGTH} characters"
+    problem = _regex_shape_problem(pattern)
+    if problem:
+        return problem
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"invalid regular expression: {exc}"
+    except (RecursionError, OverflowError, MemoryError, ValueError) as exc:
+        return f"regular expression does not compile within limits ({type(exc).__name__})"
+    return None
+
+
+_UNBOUNDED_BRACES = re.compile(r"\{\d*,\}")
+_BRACES = re.compile(r"\{\d*(?:,\d*)?\}")
+
+
+def _quantifier_at(pattern, i):
+    """(is there a quantifier at `i`, is it unbounded (*, +, {n,}), its length)."""
+    if i >= len(pattern):
+        return False, False, 0
+    if pattern[i] in "*+":
+        return True, True, 1
+    if pattern[i] == "?":
+        return True, False, 1
+    if pattern[i] == "{":
+        match = _BRACES.match(pattern, i)
+        if match:
+            return True, bool(_UNBOUNDED_BRACES.fullmatch(match.group())), len(match.group())
+    return False, False, 0
+
+
+def _regex_shape_problem(pattern):
+    """Group nesting deeper than REGEX_MAX_NESTING, or a repeated group holding a repetition.
+
+    A scan of the pattern text (escapes and character classes skipped), so that it runs before, and
+    without, Python's recursive parser."""
+    stack = [False]  # per open group: does it contain an unbounded repetition?
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":
+            i = _class_end(pattern, i)
+            continue
+        if char == "(":
+            stack.append(False)
+            if len(stack) - 1 > REGEX_MAX_NESTING:
+                return f"regular expression nests groups deeper than {REGEX_MAX_NESTING}"
+            i += 1
+            continue
+        if char == ")" and len(stack) > 1:
+            inner = stack.pop()
+            quantified, unbounded, length = _quantifier_at(pattern, i + 1)
+            if inner and unbounded:
+                return ("regular expression repeats a group that itself repeats (like `(a+)+`): matching it "
+                        "can take exponential time; repeat one or the other")
+            stack[-1] = stack[-1] or inner or unbounded
+            i += 1 + length
+            continue
+        quantified, unbounded, length = _quantifier_at(pattern, i)
+        if quantified:
+            stack[-1] = stack[-1] or unbounded
+            i += length
+            continue
+        i += 1
+    return None
+
+
+def _class_end(pattern, start):
+    """Index just past the character class opening at `start` (`[]a]` and `[^]a]` hold a `]`)."""
+    i = start + 1
+    if i < len(pattern) and pattern[i] == "^":
+        i += 1
+    if i < len(pattern) and pattern[i] == "]":
+        i += 1
+    while i < len(pattern) and pattern[i] != "]":
+        i += 2 if pattern[i] == "\\" else 1
+    return i + 1
+
+
+# Field names a derived fact may not have: experta keeps its own bookkeeping in dunder keys (a
+# fact's `__factid__`), and the engine sets `source` / `sources` on every fact itself.
+ENGINE_FIELDS = frozenset({"source", "sources"})
+
+
+def _check_derived_fields(rule):
+    for fname in rule.derive["fields"]:
+        if not isinstance(fname, str) or fname.startswith("__") or fname in ENGINE_FIELDS:
+            raise rule.error(f"derive: field name {fname!r} is reserved (the engine's own: names starting with "
+                             f"`__`, {', '.join(sorted(ENGINE_FIELDS))})", ["derive", "fields", fname])
+
+
+# Fact types of which a node has at most a few (one each; Netfilter one per iptables backend,
+# legacy and nft): patterns on them need no join, their cross product stays that small. Any other
+# type can have hundreds of facts (interfaces, pods, sysctls, log events, derived facts).
+FEW_PER_NODE = frozenset({"Node", "Mtu", "Conntrack", "IptablesBackends", "Netfilter"})
+
+
+def join_variables(pattern):
+    """Variables a pattern binds or tests for equality (`field: $x`, `{eq: $x}`): those that join it.
+    `ne: $x` does not: it excludes one value and leaves the rest of the cross product."""
+    found = set()
+    for constraint in (pattern.get("where") or {}).values():
+        value = constraint.get("eq") if isinstance(constraint, dict) else constraint
+        if isinstance(value, str) and _VAR.match(value):
+            found.add(value)
+    return found
+
+
+def _check_joins(rule):
+    """Each experta rule compiled from `rule` (its `when` patterns, alone and with each `fact:`
+    support or against item) must join any two patterns on one fact type, directly or through
+    other patterns: unjoined, experta builds every combination of those facts (200 interfaces
+    matched three times over is 8 million partial matches)."""
+    when = [(["when", i], p) for i, p in enumerate(rule.when)]
+    combos = [when] + [when + [([group, k], item)]
+                       for group, items in (("support", rule.support), ("against", rule.against))
+                       for k, item in enumerate(items) if "of" not in item]
+    for patterns in combos:
+        component = _join_components([p for _, p in patterns])
+        first_of_type = {}
+        for index, (where, pattern) in enumerate(patterns):
+            fact = pattern["fact"]
+            if fact in FEW_PER_NODE:
+                continue
+            if fact not in first_of_type:
+                first_of_type[fact] = index
+                continue
+            other = first_of_type[fact]
+            if component[index] != component[other]:
+                raise rule.error(
+                    f"{_pattern_label(where)} and {_pattern_label(patterns[other][0])} both match {fact} "
+                    f"with no join: every pair of {fact} facts would match (a cross product); bind a field "
+                    f"with the same `$name` in both patterns", where)
+
+
+def _join_components(patterns):
+    """For each pattern, a label shared by the patterns it is joined to (through shared variables)."""
+    label = list(range(len(patterns)))
+
+    def find(i):
+        while label[i] != i:
+            label[i] = label[label[i]]
+            i = label[i]
+        return i
+    owner = {}
+    for index, pattern in enumerate(patterns):
+        for var in join_variables(pattern):
+            if var in owner:
+                label[find(index)] = find(owner[var])
+            else:
+                owner[var] = index
+    return [find(i) for i in range(len(patterns))]
+
+
+def _pattern_label(where):
+    group, index = where
+    return f"{group}[{index}]"
