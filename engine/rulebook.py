@@ -3,7 +3,8 @@
 A rule file is YAML (`apiVersion: calirules/rules/v1`, `rules: [...]`); the language is what
 `calirules rules facts` and the rule schema (engine/data/rule-v1.schema.json) describe. Everything that can be wrong in a rule file is reported here, before an
 engine is built, as an InputError naming file:line:column: unknown cause ids, fact types or
-fields, variables used before they are bound, regexes that do not compile, missing templates.
+fields, variables used before they are bound, regexes that do not compile within limits,
+unjoined patterns on one fact type, reserved derived-field names, missing templates.
 """
 
 import re
