@@ -4,10 +4,15 @@ Facts dumps are large (a 250-pod node is ~3 MiB) and are read with yaml-rs, a YA
 in Rust that rejects duplicate keys and caps alias expansion; rule files are small and read with
 PyYAML's safe loader. Only when something is wrong do we compose a PyYAML node tree to find the
 line and column of the offending value, so a valid dump pays nothing for good error messages.
+
+Whatever the parser, a document is bounded before anything walks it (the schema validator, the
+engine): string keys only, at most MAX_DEPTH nested collections, at most MAX_EXPANDED_NODES nodes
+once aliases are expanded, and integers of at most MAX_INT_DIGITS digits.
 """
 
 import os
 import re
+import stat
 
 import yaml
 from calirules.base.errors import InputError
@@ -19,6 +24,17 @@ except ImportError:  # pragma: no cover - exercised only where no wheel exists
 
 # A facts dump of a 1,000-pod node is about 10 MiB; anything past this is not a dump we wrote.
 MAX_INPUT_BYTES = 64 * 1024 * 1024
+# A dump nests 4 deep and a rule file about 8; recursive walkers (the schema validator's, Python's)
+# give out at a few hundred.
+MAX_DEPTH = 100
+# What a document may grow to once every alias is replaced by the node it names: a few anchors in
+# a rule test file stay far below it; nine aliases of nine aliases of ... ("billion laughs") reach
+# 9**levels nodes, which the validator would copy into gigabytes.
+MAX_EXPANDED_NODES = 100_000
+# The largest number any collector writes is a 64-bit counter (20 digits); a longer integer is not
+# a value we wrote, and past 4,300 digits Python refuses to print or parse it.
+MAX_INT_DIGITS = 20
+_MAX_INT = 10**MAX_INT_DIGITS - 1
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -36,18 +52,28 @@ _Loader.yaml_implicit_resolvers = {
 def read_text(path, what="file", max_bytes=MAX_INPUT_BYTES):
     """Read a small UTF-8 text file, refusing directories, huge files and binary data."""
     try:
-        if os.path.isdir(path):
+        # O_NONBLOCK: opening a fifo must not wait for a writer; fstat then refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InputError(f"cannot read {what}: {exc.strerror or exc}", path) from None
+    try:
+        info = os.fstat(fd)
+        mode, size = info.st_mode, info.st_size
+        if stat.S_ISDIR(mode):
             raise InputError(f"is a directory, expected a {what}", path)
-        size = os.path.getsize(path)
+        if not stat.S_ISREG(mode):
+            raise InputError(f"not a regular file (device, fifo or socket), expected a {what}", path)
         if size > max_bytes:
             raise InputError(
                 f"file is {size / 2**20:.1f} MiB, larger than the {max_bytes // 2**20} MiB a {what} may be",
                 path,
             )
-        with open(path, "rb") as handle:
+        with os.fdopen(os.dup(fd), "rb") as handle:
             data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise InputError(f"cannot read {what}: {exc.strerror or exc}", path) from None
+    finally:
+        os.close(fd)
     return decode_text(data, path, what)
 
 
@@ -68,6 +94,7 @@ def decode_text(data, path, what="file"):
 def parse_yaml(text, path, what="file"):
     """Parse one YAML document with the safe loader; syntax errors carry line and column."""
     try:
+        check_shape(text, path)
         doc = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -110,9 +137,111 @@ def parse_data_yaml(text, path, what="file"):
         raise InputError("invalid YAML: nested too deeply", path) from None
     if doc is None:
         raise InputError(f"empty document, expected a {what}", path, 1)
+    _check_loaded(doc, text, path)
     if isinstance(doc, list) and text.lstrip().startswith("---") and text.count("\n---") >= 1:
         raise InputError(f"several YAML documents, expected one {what}", path, 1)
     return doc
+
+
+class _KeyResolver(yaml.resolver.Resolver):
+    """Tells what type a plain scalar resolves to, as our loader would (a key `1` is an int)."""
+
+    yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+
+
+_STR_TAG, _INT_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int"
+_COLLECTION_START = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_COLLECTION_END = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+def check_shape(text, path):
+    """Refuse, from the parser's events alone (nothing is built, nothing recurses), a document
+    whose keys are not strings, that nests deeper than MAX_DEPTH, that expands to more than
+    MAX_EXPANDED_NODES nodes through aliases or that holds an integer of more than MAX_INT_DIGITS
+    digits. Errors name the line and column of the culprit."""
+    resolver = _KeyResolver()
+    open_collections = []  # [is_mapping, items seen, anchor, node count at its start]
+    expanded = {}  # anchor -> how many nodes its alias stands for
+    nodes = 0
+
+    def refuse(message, event):
+        mark = event.start_mark
+        raise InputError(f"invalid YAML: {message}", path, mark.line + 1, mark.column + 1)
+
+    for event in yaml.parse(text, Loader=_Loader):
+        if not isinstance(event, (yaml.NodeEvent, *_COLLECTION_END)):
+            continue
+        parent = open_collections[-1] if open_collections else None
+        if parent is not None and not isinstance(event, _COLLECTION_END):
+            if parent[0] and parent[1] % 2 == 0:
+                _check_key(event, resolver, refuse)
+            parent[1] += 1
+        if isinstance(event, yaml.AliasEvent):
+            nodes += expanded.get(event.anchor, 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            nodes += 1
+            if len(event.value) > MAX_INT_DIGITS and _tag(event, resolver) == _INT_TAG \
+                    and len(event.value.lstrip("+-").replace("_", "")) > MAX_INT_DIGITS:
+                refuse(f"an integer of more than {MAX_INT_DIGITS} digits", event)
+            if event.anchor:
+                expanded[event.anchor] = 1
+        elif isinstance(event, _COLLECTION_START):
+            nodes += 1
+            if len(open_collections) >= MAX_DEPTH:
+                refuse(f"nested more than {MAX_DEPTH} levels deep", event)
+            open_collections.append([isinstance(event, yaml.MappingStartEvent), 0, event.anchor, nodes])
+        else:
+            _is_mapping, _items, anchor, start = open_collections.pop()
+            if anchor:
+                expanded[anchor] = nodes - start + 1
+        if nodes > MAX_EXPANDED_NODES:
+            refuse(f"more than {MAX_EXPANDED_NODES:,} nodes once aliases are expanded (an alias bomb?)", event)
+
+
+def _check_key(event, resolver, refuse):
+    if isinstance(event, yaml.AliasEvent):
+        refuse("an alias as a mapping key, expected a string key", event)
+    if isinstance(event, _COLLECTION_START):
+        refuse("a collection as a mapping key, expected a string key", event)
+    tag = _tag(event, resolver)
+    if tag != _STR_TAG:
+        refuse(f"key {event.value!r} is not a string (it reads as {tag.rpartition(':')[2]}); quote it", event)
+
+
+def _tag(event, resolver):
+    if event.tag is None or event.tag == "!":
+        return resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
+    return event.tag
+
+
+def _check_loaded(doc, text, path):
+    """check_shape's bounds for a document yaml-rs built, in one pass over it (no recursion, no
+    event stream: a fine dump pays only this walk); a document outside them is handed to
+    check_shape, which names the line and column."""
+    if not _loaded_shape_ok(doc):
+        check_shape(text, path)
+        raise InputError(f"invalid YAML: a key that is not a string, nesting deeper than {MAX_DEPTH} levels "
+                         f"or an integer of more than {MAX_INT_DIGITS} digits", path)
+
+
+def _loaded_shape_ok(doc):
+    """(About a quarter of yaml-rs's own time on a 250-pod dump.)"""
+    stack = [(doc, 1)] if type(doc) is dict or type(doc) is list else []
+    while stack:  # collections only are pushed: scalars are checked where they sit
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return False
+        if type(value) is dict:
+            if not all(type(key) is str for key in value):
+                return False
+            value = value.values()
+        for item in value:
+            kind = type(item)
+            if kind is dict or kind is list:
+                stack.append((item, depth + 1))
+            elif kind is int and not -_MAX_INT <= item <= _MAX_INT:
+                return False
+    return True
 
 
 def _rs_position(message):

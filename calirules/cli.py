@@ -8,6 +8,7 @@ traceback; set CALIRULES_DEBUG=1 to see one for internal errors.
 import gc
 import importlib
 import os
+import stat
 import sys
 
 import click
@@ -30,10 +31,37 @@ def _write_output(text, output):
         click.echo(text, nl=False)
         return
     try:
-        with open(output, "w", encoding="utf-8") as handle:
+        # O_NONBLOCK: a fifo put in the file's place since the option was checked fails to open
+        # (no reader) instead of blocking, and is refused below if a reader is waiting.
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+        with open(fd, "w", encoding="utf-8") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise InputError("not a regular file (a device, fifo or socket)", output)
             handle.write(text)
     except OSError as exc:
         raise InputError(f"cannot write output: {exc.strerror or exc}", output) from None
+
+
+class _Path(click.Path):
+    """A path option or argument that names a regular file (or, where allowed, a directory), told
+    by stat before anything opens it: opening a fifo waits for a writer (or reader) forever, and a
+    device reads without end. A path that does not exist is click.Path's to judge."""
+
+    def convert(self, value, param, ctx):
+        value = super().convert(value, param, ctx)
+        if value == "-" and self.allow_dash:
+            return value
+        try:
+            mode = os.stat(value).st_mode
+        except FileNotFoundError:
+            return value
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror or exc}", value) from None
+        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+            return value  # click.Path has already refused a file or a directory where it is not wanted
+        wanted = "a regular file or a directory" if self.dir_okay and self.file_okay else \
+            "a directory" if self.dir_okay else "a regular file"
+        raise InputError(f"not {wanted} (a device, fifo or socket)", value)
 
 
 # Commands imported only when named (or listed by --help): the root-only fault lab's modules were a
@@ -119,8 +147,8 @@ def _read_sources(facts_path, sosreport, live, netns, raw_dir=None, node=None):
 
 
 @main_group.command()
-@click.option("--facts", "facts_path", type=click.Path(dir_okay=False), help="A facts dump (calirules/v1 YAML).")
-@click.option("--sosreport", "--bundle", "sosreport", type=click.Path(),
+@click.option("--facts", "facts_path", type=_Path(dir_okay=False), help="A facts dump (calirules/v1 YAML).")
+@click.option("--sosreport", "--bundle", "sosreport", type=_Path(),
               help="A sosreport, calicoctl node diags or cluster diags bundle: directory or archive "
                    "(.tar.xz/.gz/.bz2, .tar, .zip). Cluster diags give one diagnosis per node.")
 @click.option("--node", help="With a cluster diags bundle: only this node.")
@@ -128,8 +156,8 @@ def _read_sources(facts_path, sosreport, live, netns, raw_dir=None, node=None):
 @click.option("--netns", help="With --live: read inside this named network namespace.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text",
               show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report here instead of stdout.")
-@click.option("--rules-dir", "rules_dirs", multiple=True, type=click.Path(exists=True),
+@click.option("--output", "-o", type=_Path(dir_okay=False), help="Write the report here instead of stdout.")
+@click.option("--rules-dir", "rules_dirs", multiple=True, type=_Path(exists=True),
               help="Extra rule files or directories (repeatable); their templates/ folder is searched too.")
 @click.option("--symptom", type=click.Choice(SYMPTOMS), help="What fails (default: the dump's, else same-node).")
 @click.option("--explain", "explain_cause", metavar="CAUSE",
@@ -167,12 +195,12 @@ def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, 
 @main_group.command()
 @click.option("--live", is_flag=True, help="Collect from this node (read-only).")
 @click.option("--netns", help="With --live: read inside this named network namespace.")
-@click.option("--sosreport", "--bundle", "sosreport", type=click.Path(),
+@click.option("--sosreport", "--bundle", "sosreport", type=_Path(),
               help="A sosreport or calicoctl (node or cluster) diags bundle: directory or archive.")
 @click.option("--node", help="With a cluster diags bundle: the node to collect.")
-@click.option("--raw-dir", type=click.Path(file_okay=False),
+@click.option("--raw-dir", type=_Path(file_okay=False),
               help="With --live: also keep the raw command outputs here, laid out like a sosreport.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="Where to write the dump.")
+@click.option("--output", "-o", type=_Path(dir_okay=False), required=True, help="Where to write the dump.")
 def collect(live, netns, sosreport, node, raw_dir, output):
     """Write a facts dump for a node (to diagnose elsewhere with --facts)."""
     from calirules.facts_collectors.dump import FACTS_SCHEMA, dump_text
@@ -212,7 +240,7 @@ def rules():
 
 
 @rules.command("list")
-@click.option("--rules-dir", "rules_dirs", multiple=True, type=click.Path(exists=True))
+@click.option("--rules-dir", "rules_dirs", multiple=True, type=_Path(exists=True))
 def rules_list(rules_dirs):
     """One line per rule: id, cause, severity, confidence."""
     from calirules.engine.rulebook import load_rulebook
@@ -224,7 +252,7 @@ def rules_list(rules_dirs):
 
 @rules.command("show")
 @click.argument("rule_id")
-@click.option("--rules-dir", "rules_dirs", multiple=True, type=click.Path(exists=True))
+@click.option("--rules-dir", "rules_dirs", multiple=True, type=_Path(exists=True))
 def rules_show(rule_id, rules_dirs):
     """Print one rule's source (by rule id or cause id)."""
     from calirules.engine.rulebook import load_rulebook
@@ -255,7 +283,7 @@ def rules_facts():
 
 
 @rules.command("lint")
-@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, type=_Path(exists=True))
 def rules_lint(paths):
     """Check rule files (schema, causes, facts, fields, variables, templates) and render their remediation."""
     from calirules.authoring.lint import lint_rules
@@ -268,7 +296,7 @@ def rules_lint(paths):
 
 
 @rules.command("test")
-@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, type=_Path(exists=True))
 def rules_test(paths):
     """Run the tests (inline, and in x.test.yaml beside x.yaml) of the shipped rules, or of the rule files/directories given."""
     from calirules.authoring.ruletests import run_rule_tests

@@ -8,6 +8,9 @@ the support matrix speaks in minor versions.
 import re
 
 _VERSION = re.compile(r"^\s*[vV]?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
+# No release numbers a part with more digits; a longer run (damaged or hostile evidence) makes the
+# text not a version rather than a number Python may refuse to read (past 4,300 digits).
+MAX_PART_DIGITS = 9
 
 
 def parse(text):
@@ -15,7 +18,7 @@ def parse(text):
     if text is None:
         return None
     match = _VERSION.match(str(text))
-    if not match:
+    if not match or any(part is not None and len(part) > MAX_PART_DIGITS for part in match.groups()):
         return None
     return tuple(int(part) if part is not None else 0 for part in match.groups())
 

@@ -16,6 +16,7 @@ from calirules.base import __version__
 from calirules.facts_collectors import specs
 from calirules.facts_collectors.dump import API_VERSION, KIND
 from calirules.facts_collectors.parsers import hostnet, kube, logs
+from calirules.facts_collectors.parsers._common import to_int
 from calirules.facts_collectors.specs import Specs
 
 
@@ -496,7 +497,7 @@ def _link_pods_to_interfaces(dump, pod_peers):
     by_index = {i.get("index"): i for i in dump.get("interfaces") or () if i.get("index") is not None}
     for pod in dump.get("pods") or ():
         peer_name, eth0_index = pod_peers.get(pod["netns"], ("", None))
-        node_iface = by_index.get(int(peer_name[2:])) if peer_name[2:].isdigit() else None
+        node_iface = by_index.get(to_int(peer_name[2:])) if peer_name[2:].isdigit() else None
         if node_iface and node_iface.get("peer") == f"if{eth0_index}":
             pod["host_iface"] = node_iface["name"]
     # A named namespace whose eth0 is not the peer of one of this node's veths is not our pod
@@ -562,7 +563,7 @@ class _CalicoNodeInstance:
         dirs = {}
         for path in source.glob("var/log/pods/*_calico-node-*/calico-node/*"):
             index = path.rsplit("/", 1)[1].split(".", 1)[0]
-            if index.isdigit() and ".log" in path.rsplit("/", 1)[1]:
+            if to_int(index) is not None and index.isdigit() and ".log" in path.rsplit("/", 1)[1]:
                 dirs.setdefault(path.rsplit("/", 2)[0], {}).setdefault(int(index), []).append(path)
         if not dirs:
             return

@@ -8,11 +8,18 @@ cut, people paste partial output. The helpers here never raise on such input; th
 import ipaddress
 import re
 
+# The longest number the kernel and the tools print: 2**64 - 1 has 20 digits. A longer digit run is
+# damage (or hostility), not a number: parsers skip it as they skip any text outside their grammar
+# (and Python refuses to read a run of more than 4,300 digits at all). NUMBER is that in a regex;
+# follow it with something that is not a digit, so a longer run fails to match instead of splitting.
+MAX_DIGITS = 20
+NUMBER = rf"\d{{1,{MAX_DIGITS}}}"
+
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5,19}$")
 
 # iptables -L abbreviates counters above 99999 by powers of 1000 (iptables.c: print_num()).
 _UNIT_FACTORS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
-_ABBREVIATED = re.compile(r"^(\d+)([KMGTP]?)$")
+_ABBREVIATED = re.compile(rf"^({NUMBER})([KMGTP]?)$")
 
 
 def as_text(text):
@@ -57,6 +64,8 @@ def cut_is_continuation(cut):
 def to_int(token, base=10):
     """A non-negative integer from a token, or None when the token is not one."""
     if not isinstance(token, str) or not token:
+        return None
+    if len(token[2:] if token[:2].lower() in ("0x", "0o", "0b") else token) > MAX_DIGITS:
         return None
     try:
         value = int(token, base)

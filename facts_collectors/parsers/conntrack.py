@@ -9,9 +9,9 @@ import re
 
 from calirules.facts_collectors.specs import Specs, parser
 
-from ._common import ref, split_lines, to_int
+from ._common import NUMBER, ref, split_lines, to_int
 
-_COUNTER = re.compile(r"^([a-z][a-z0-9_]*)=(\d+)$")
+_COUNTER = re.compile(rf"^([a-z][a-z0-9_]*)=({NUMBER})$")
 _HEADER_WORD = re.compile(r"^[a-z][a-z0-9_]*$")
 # `entries` is the namespace-wide conntrack count, repeated on every per-CPU row: not summed.
 _GLOBAL_COLUMNS = {"entries"}

@@ -31,7 +31,7 @@ import re
 
 from calirules.facts_collectors.specs import Specs, parser
 
-from ._common import as_text, ref, split_lines
+from ._common import NUMBER, as_text, ref, split_lines
 
 # Calico's devices: (probe name, claim label, NetworkManager type, networkd Type, Kind, driver)
 CALICO_DEVICES = (
@@ -436,7 +436,7 @@ def networkd_claims(files):
     return {"claims": claims, "config": config, "source": source}
 
 
-_NETWORKCTL_LINK = re.compile(r"^\S*\s*(\d+): (\S+)\s*$")  # "● 5: cali1a2b3c4d5e6" (the bullet is absent in some builds)
+_NETWORKCTL_LINK = re.compile(rf"^\S*\s*({NUMBER}): (\S+)\s*$")  # "● 5: cali1a2b3c4d5e6" (the bullet is absent in some builds)
 _NETWORKCTL_FIELD = re.compile(r"^\s+([A-Za-z][A-Za-z0-9 ()/-]*?): (.*?)\s*$")
 _NETWORKCTL_STATE = re.compile(r"^(\S+) \(([^)]+)\)$")
 

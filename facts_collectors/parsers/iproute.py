@@ -14,6 +14,7 @@ import re
 from calirules.facts_collectors.specs import Specs, parser
 
 from ._common import (
+    NUMBER,
     cut_is_continuation,
     is_ip_address,
     is_ip_network,
@@ -26,9 +27,9 @@ from ._common import (
 )
 
 # `2: eth0@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP ...`
-_LINK_HEADER = re.compile(r"^(\d+):\s+(\S+?):\s+<([^>]*)>(.*)$")
+_LINK_HEADER = re.compile(rf"^({NUMBER}):\s+(\S+?):\s+<([^>]*)>(.*)$")
 # `2: eth0    inet 198.18.0.10/24 scope global eth0` (one line of `ip -o addr`)
-_ADDR_LINE = re.compile(r"^(\d+):\s+(\S+)\s+(inet6?)\s+(\S+)")
+_ADDR_LINE = re.compile(rf"^({NUMBER}):\s+(\S+)\s+(inet6?)\s+(\S+)")
 # `ip -o` writes each newline of the multi-line form as a backslash; the indentation follows.
 _ONELINE_SEPARATOR = re.compile(r"\\(?=\s)")
 _KIND_WORD = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -298,7 +299,7 @@ def _read_route_attributes(route, tokens):
 
 # --- rules ----------------------------------------------------------------------------------
 
-_RULE_LINE = re.compile(r"^(\d+):\s+(.*\S)\s*$")
+_RULE_LINE = re.compile(rf"^({NUMBER}):\s+(.*\S)\s*$")
 _RULE_ACTIONS = ("lookup", "table", "goto", "blackhole", "unreachable", "prohibit", "nop")
 
 

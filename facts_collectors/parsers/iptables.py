@@ -16,6 +16,7 @@ import re
 from calirules.facts_collectors.specs import Specs, parser
 
 from ._common import (
+    NUMBER,
     as_text,
     expand_abbreviated,
     is_warning,
@@ -29,8 +30,8 @@ from ._common import (
 )
 
 _TABLE_LINE = re.compile(r"^\*([A-Za-z0-9_-]+)$")
-_CHAIN_LINE = re.compile(r"^:(\S+)\s+(ACCEPT|DROP|-)(?:\s+\[(\d+):(\d+)\])?$")
-_COUNTED_RULE = re.compile(r"^\[(\d+):(\d+)\]\s+(.*)$")
+_CHAIN_LINE = re.compile(rf"^:(\S+)\s+(ACCEPT|DROP|-)(?:\s+\[({NUMBER}):({NUMBER})\])?$")
+_COUNTED_RULE = re.compile(rf"^\[({NUMBER}):({NUMBER})\]\s+(.*)$")
 _JUMPS = {"-j": False, "--jump": False, "-g": True, "--goto": True}
 
 

@@ -22,7 +22,7 @@ import re
 
 from calirules.facts_collectors.specs import Specs, parser
 
-from ._common import ref, split_lines, to_int
+from ._common import NUMBER, ref, split_lines, to_int
 
 # `v1.27.6`, `v1.29.3+k3s1`, `v1.28.3-eks-4f4795d`, `v1.9.0-alpha.1.487+550c3cab4fe267`; not the
 # placeholders of a build without version stamping (`{gitVersion}`, `v0.0.0-master+$Format:%h$`).
@@ -208,7 +208,7 @@ def tables(text, is_wanted):
 
 # --- kubectl get pods --------------------------------------------------------------------------
 
-_READY = re.compile(r"^(\d+)/(\d+)$")
+_READY = re.compile(rf"^({NUMBER})/({NUMBER})$")
 # Pod names of the Calico workloads: a DaemonSet pod is `<ds>-<5 chars>`, a Deployment pod
 # `<deploy>-<pod-template-hash>-<5 chars>`. Exact shapes keep `calico-node-windows-xxxxx` and
 # `calicoctl` out.
@@ -236,7 +236,7 @@ def pod_component(pod_name):
 
 # kubectl prints ages with apimachinery's HumanDuration: `47s`, `5m30s`, `2h13m`, `5d`, `3d4h`,
 # `2y15d` (`<invalid>` for a clock in the future, `<unknown>` without a timestamp).
-_DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION = re.compile(rf"^(?:({NUMBER})y)?(?:({NUMBER})d)?(?:({NUMBER})h)?(?:({NUMBER})m)?(?:({NUMBER})s)?$")
 _DURATION_UNITS = (365 * 86400, 86400, 3600, 60, 1)
 _LAST_RESTART = re.compile(r"^\((\S+) ago\)$")
 

@@ -29,7 +29,7 @@ from importlib import resources
 import yaml
 from calirules.facts_collectors.specs import Specs, parser
 
-from ._common import ref, split_lines
+from ._common import NUMBER, ref, split_lines
 
 MESSAGE_LIMIT = 300
 KINDS = ("cri", "calico", "cni", "journal", "dmesg", "plain")
@@ -68,12 +68,12 @@ _CRI_LINE = re.compile(
     r"(?: (.*))?$")
 _SVLOGD_PREFIX = re.compile(r"^(@[0-9a-f]{24}|\d{4}-\d{2}-\d{2}[T_]\d{2}:\d{2}:\d{2}(?:\.\d+)?) (.*)$")
 _CALICO_LINE = re.compile(
-    r"^(?P<time>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) \[(?P<level>[A-Z]+)\]\[(?P<pid>\d+)\] "
-    r"(?:(?P<component>[\w.-]+)/)?(?:[\w.-]+/)*(?P<file>[\w.-]+\.go) (?P<line>\d+):(?: (?P<msg>.*))?$")
+    r"^(?P<time>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) \[(?P<level>[A-Z]+)\]\[(?P<pid>" + NUMBER + r")\] "
+    r"(?:(?P<component>[\w.-]+)/)?(?:[\w.-]+/)*(?P<file>[\w.-]+\.go) (?P<line>" + NUMBER + r"):(?: (?P<msg>.*))?$")
 _JOURNAL_LINE = re.compile(
     r"^(?P<time>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"
     r"|\S{1,5} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d+)?)"
-    r" (?P<host>\S+) (?P<unit>[^\s\[\]:]+)(?:\[(?P<pid>\d+)\])?:(?: (?P<msg>.*))?$")
+    r" (?P<host>\S+) (?P<unit>[^\s\[\]:]+)(?:\[(?P<pid>" + NUMBER + r")\])?:(?: (?P<msg>.*))?$")
 _DMESG_LINE = re.compile(
     r"^(?:<\d+>)?\[\s*(?P<time>\d+\.\d+|[A-Z][a-z]{2} [A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2} \d{4})\]"
     r"(?: (?P<msg>.*))?$")
