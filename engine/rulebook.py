@@ -199,7 +199,10 @@ def rule_files(paths):
         path = Path(path)
         if path.is_dir():
             found = sorted(p for p in path.iterdir()
-                           if p.suffix in (".yaml", ".yml") and p.is_file() and not testfiles.is_test_file(p))
+                           if p.suffix in (".yaml", ".yml") and not testfiles.is_test_file(p))
+            odd = next((p for p in found if not p.is_file()), None)
+            if odd is not None:  # a FIFO or device named like a rule file is refused, not skipped
+                raise InputError("not a regular file (a rule file must be one)", odd)
         elif path.is_file():
             found = [testfiles.rule_file_for(path) if testfiles.is_test_file(path) else path]
         else:

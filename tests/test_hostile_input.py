@@ -285,3 +285,11 @@ def test_tar_member_with_a_negative_base256_size(tmp_path):
         assert ONE_ERROR_LINE.match(err)
     else:
         assert "negative size" in out
+
+
+def test_a_fifo_named_like_a_rule_file_in_a_rules_dir_is_refused(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    os.mkfifo(rules / "x.yaml")
+    code, out, err = run_cli("diagnose", "--facts", REPO / "examples" / "healthy.yaml", "--rules-dir", rules)
+    assert code == 2 and err.count("\n") == 1 and "x.yaml: not a regular file" in err
