@@ -101,8 +101,11 @@ def parse_yaml(text, path, what="file"):
         problem = exc.problem or exc.context or "invalid YAML"
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         raise InputError(f"invalid YAML: {problem}", path, line, col) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow; its text has two lines
+        line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
+        raise InputError(f"invalid YAML: character {exc.character!r} is not allowed", path, line) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"invalid YAML: {exc}", path) from None
+        raise InputError(f"invalid YAML: {' '.join(str(exc).split())}", path) from None
     except RecursionError:
         raise InputError("invalid YAML: nested too deeply", path) from None
     if doc is None:

@@ -8,6 +8,7 @@ traceback; set CALIRULES_DEBUG=1 to see one for internal errors.
 import gc
 import importlib
 import os
+import re
 import stat
 import sys
 
@@ -20,8 +21,18 @@ EXIT_OK, EXIT_FOUND, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 SYMPTOMS = ("same-node", "host-to-pod", "cross-node", "egress", "pod-startup")
 
 
+# Characters an error line must not carry raw: they come from the input (a key, a file name) and
+# would move the cursor, recolour the terminal or split the one line into several.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _printable(message):
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+                        message)
+
+
 def _fail(message):
-    click.echo(f"calirules: error: {message}", err=True)
+    click.echo(f"calirules: error: {_printable(message)}", err=True)
     sys.exit(EXIT_BAD_INPUT)
 
 
@@ -333,7 +344,7 @@ def main(argv=None):
     except Exception as exc:  # an internal bug, not bad input
         if os.environ.get("CALIRULES_DEBUG"):
             raise
-        click.echo(f"calirules: internal error: {type(exc).__name__}: {exc} (CALIRULES_DEBUG=1 shows a traceback)",
+        click.echo(_printable(f"calirules: internal error: {type(exc).__name__}: {exc} (CALIRULES_DEBUG=1 shows a traceback)"),
                    err=True)
         sys.exit(EXIT_INTERNAL)
     sys.exit(EXIT_OK)

@@ -4,6 +4,8 @@
 package as schema/facts-v1.schema.json, which every dump is checked against.
 """
 
+import re
+
 import yaml
 from calirules.base import yamlio
 from calirules.base.errors import InputError
@@ -39,3 +41,21 @@ def dump_text(doc):
 
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
     pass
+
+
+# PyYAML writes YAML 1.1, and the dump is read back as YAML 1.2 (core schema): a string that is
+# plain text in 1.1 but a number, bool or null in 1.2 (`1e5`, `0o17`, `.5`) must be quoted, or
+# `diagnose --facts` would refuse the dump `collect` wrote.
+_YAML12_NON_STRING = re.compile(
+    r"~|null|Null|NULL|true|True|TRUE|false|False|FALSE"
+    r"|[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+"
+    r"|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+
+
+def _represent_str(dumper, data):
+    if _YAML12_NON_STRING.fullmatch(data):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="'")
+    return dumper.represent_str(data)
+
+
+_Dumper.add_representer(str, _represent_str)

@@ -11,7 +11,7 @@ facts, and the report is built as `calirules diagnose` builds it.
 import copy
 from dataclasses import dataclass, replace
 
-from calirules.authoring.ruletests import dump_for_test
+from calirules.authoring.ruletests import valid_dump_for_test
 from calirules.base import templating
 from calirules.base.errors import InputError
 from calirules.engine import platform, runner
@@ -49,7 +49,7 @@ def renderings(rule, book, engine, every_cell=False):
     per_cell = every_cell or _depends_on_cell(rule, book)
     found = []
     for test in tests:
-        test_dump, diagnosis = dump_for_test(test), None
+        test_dump, diagnosis = valid_dump_for_test(test), None
         for version, method in CELLS:
             dump = normalise(cell_dump(test_dump, version, method, INSTALL_METHODS[method]))
             if per_cell or diagnosis is None:
@@ -62,7 +62,7 @@ def renderings(rule, book, engine, every_cell=False):
                 break  # it did not fire, and no cell can change that
     if not found:
         for test in tests:
-            dump = normalise(dump_for_test(test))
+            dump = normalise(valid_dump_for_test(test))
             calico = next((v["version"] for v in dump.get("versions") or () if v["component"] == "calico"), None)
             diagnosis = _diagnosis(rule, book, engine, dump, test)
             if diagnosis is not None:

@@ -54,6 +54,18 @@ def base_dump(kind="healthy"):
     return yaml.load(_base_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
+def valid_dump_for_test(test):
+    """dump_for_test, checked against the facts schema: a test's facts of the wrong type are the
+    test's own error (file:line), before anything renders or runs with them."""
+    dump = dump_for_test(test)
+    try:
+        FACTS_SCHEMA.validate(dump)
+    except InputError as exc:
+        raise _error(test, f"the dump it describes is not valid: {exc.message}",
+                     ["facts"] if "facts" in test else ["raw"]) from None
+    return dump
+
+
 def dump_for_test(test):
     """The facts dump a test describes: base, then `raw`, then `facts` (see the module's doc)."""
     dump = base_dump(test.get("base", "healthy"))
@@ -128,13 +140,7 @@ def run_rule_tests(rulebook, only=None):
             continue
         exercised = set()
         for test in rule.tests:
-            dump = dump_for_test(test)
-            try:
-                FACTS_SCHEMA.validate(dump)
-            except InputError as exc:
-                raise _error(test, f"the dump it describes is not valid: {exc.message}",
-                             ["facts"] if "facts" in test else ["raw"]) from None
-            dump = normalise(dump)
+            dump = normalise(valid_dump_for_test(test))
             diagnosis = runner.diagnose(dump, rulebook, test.get("symptom"), engine)
             fired = rule.id in diagnosis.fired_rules
             expected = test["expect"] == "fire"

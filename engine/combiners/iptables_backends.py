@@ -40,13 +40,13 @@ def _nft_side(nft, values, sources):
     for kind, prefix in (("calico", "cali-"), ("kube", "KUBE-"), ("docker", "DOCKER")):
         found = [c for c in chains if c["name"].startswith(prefix)]
         counts[kind] = values[f"nft_{kind}_chains"] = len(found)
-        sources[f"nft_{kind}_chains"] = found[0]["source"] if found else nft["source"]
+        sources[f"nft_{kind}_chains"] = (found[0].get("source") if found else None) or nft["source"]
     forward = filter_chains.get("FORWARD")
     if forward is not None:
         jumps = any((r.get("target") or "").startswith("cali-") for r in forward["rules"])
         values["nft_forward_policy"] = forward.get("policy")
         values["nft_forward_drop"] = forward.get("policy") == "DROP" and not jumps
-        sources["nft_forward_policy"] = sources["nft_forward_drop"] = forward["source"]
+        sources["nft_forward_policy"] = sources["nft_forward_drop"] = forward.get("source") or nft["source"]
     else:
         values["nft_forward_drop"] = False
     values["nft_foreign"] = bool(counts["kube"] or counts["docker"] or values["nft_forward_drop"])

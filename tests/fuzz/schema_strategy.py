@@ -93,7 +93,8 @@ class _Builder:
         return drawn
 
     def integer(self, node, name):
-        drawn = st.integers(min_value=node.get("minimum"), max_value=node.get("maximum"))
+        # the dump format bounds integers to 20 digits (docs/facts-format.md), beyond the schema
+        drawn = st.integers(min_value=node.get("minimum", -(10 ** 20) + 1), max_value=node.get("maximum", 10 ** 20 - 1))
         real = self.real(name, int)
         if real is not None:
             minimum = node.get("minimum")

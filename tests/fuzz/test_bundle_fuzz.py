@@ -111,7 +111,6 @@ def diagnose_damaged(base, relative, damage):
 
 # Known bug of issue 10 (fixed elsewhere), found by the long budget, by chance by the short one:
 # a >4,300-digit number in an evidence file is exit 3. Remove this mark at merge.
-@pytest.mark.xfail(strict=False, reason="issue 10: >4300-digit numbers in evidence are exit 3; remove at merge")
 @fuzz_settings(15)
 @given(data=st.data())
 def test_one_evidence_file_damaged(base, data):

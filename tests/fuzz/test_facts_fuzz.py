@@ -5,7 +5,6 @@ import copy
 import tempfile
 from pathlib import Path
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,10 +14,6 @@ from tests.fuzz.mutations import damaged_text, mutated_tree, render
 from tests.fuzz.schema_strategy import facts_dumps, load_example
 
 # Known bugs of issue 10 these properties find on this branch (fixed elsewhere): remove at merge.
-KNOWN_DUMP_BUGS = pytest.mark.xfail(strict=False, reason="issue 10: non-string keys, >4300-digit numbers, "
-                                    "300-deep YAML are exit 3; also (found by this suite) error lines echo raw "
-                                    "control characters of the input; remove this mark at merge")
-
 # Real dumps with different causes, smallest first (each is parsed once per test run).
 REAL_DUMPS = ("ip-pool-misconfigured.yaml", "rp-filter-loose.yaml", "version-skew.yaml")
 
@@ -35,9 +30,6 @@ CORE_SECTIONS = ("interfaces", "routes", "sysctls")
 A_SYSCTL = {"key": "net.ipv4.ip_forward", "value": "1", "source": "proc/sys/net/ipv4/ip_forward:1"}
 
 
-@pytest.mark.xfail(strict=False, reason="found by this suite: a schema-valid netfilter chain without `source` "
-                   "is exit 3 (KeyError in the iptables-backend combiner); strings such as '1e5' written by a "
-                   "YAML 1.1 writer are read back as numbers (yaml-rs, YAML 1.2); remove this mark once fixed")
 @fuzz_settings(25)
 @given(facts_dumps(), st.sampled_from([None, True]))
 def test_schema_valid_dumps_are_diagnosed(dump, flow):
@@ -48,7 +40,6 @@ def test_schema_valid_dumps_are_diagnosed(dump, flow):
     assert code != 2, f"a dump the schema accepts is refused: {err}"
 
 
-@KNOWN_DUMP_BUGS
 @fuzz_settings(35)
 @given(st.data())
 def test_schema_dumps_mutated(data):
@@ -56,7 +47,6 @@ def test_schema_dumps_mutated(data):
     assert_contract(*diagnose_bytes(render(dump).encode()))
 
 
-@KNOWN_DUMP_BUGS
 @fuzz_settings(25)
 @given(st.data(), st.sampled_from(REAL_DUMPS))
 def test_real_dumps_mutated(data, name):
@@ -64,7 +54,6 @@ def test_real_dumps_mutated(data, name):
     assert_contract(*diagnose_bytes(render(dump).encode()))
 
 
-@KNOWN_DUMP_BUGS
 @fuzz_settings(20)
 @given(st.data(), st.sampled_from(REAL_DUMPS[:2]))
 def test_real_dump_text_damaged(data, name):

@@ -108,7 +108,6 @@ DUMPS = {
 }
 
 
-@pytest.mark.xfail(strict=False, reason=KNOWN)
 @pytest.mark.parametrize("case", sorted(DUMPS))
 def test_hostile_dump(tmp_path, case):
     dump = tmp_path / "dump.yaml"
@@ -125,7 +124,6 @@ def test_huge_integer_field_keeps_the_contract(tmp_path):
     assert code in (0, 1, 2) and "Traceback" not in err and took < SECONDS, (code, err)
 
 
-@pytest.mark.xfail(strict=False, reason=KNOWN)
 def test_facts_naming_a_fifo(tmp_path):
     fifo = tmp_path / "dump.yaml"
     os.mkfifo(fifo)
@@ -169,7 +167,6 @@ def assert_sosreport_refused_or_noted(code, out, err, took):
     assert CANARY not in out and CANARY not in err
 
 
-@pytest.mark.xfail(strict=False, reason=KNOWN)
 @pytest.mark.parametrize("evidence", HUGE_EVIDENCE, ids=lambda p: p.rsplit("/", 1)[1])
 def test_huge_number_in_evidence(sosreport, evidence):
     path = sosreport / evidence
@@ -271,7 +268,6 @@ def alias_bomb(levels):
     return "\n".join(lines + ["rules: []", ""])
 
 
-@pytest.mark.xfail(strict=False, reason=KNOWN)
 @pytest.mark.parametrize("levels", [7, 9])
 @pytest.mark.parametrize("command", ["lint", "test", "diagnose"])
 def test_rule_file_alias_bomb(tmp_path, command, levels):
@@ -294,7 +290,6 @@ RULE_CASES = {
 }
 
 
-@pytest.mark.xfail(strict=False, reason=KNOWN)
 @pytest.mark.parametrize("case", sorted(RULE_CASES))
 def test_hostile_rule(tmp_path, case):
     root = rules_dir(tmp_path, rule=RULE_CASES[case])
@@ -304,7 +299,6 @@ def test_hostile_rule(tmp_path, case):
 CROSS_PRODUCT = RULE.format(when=f"{WHEN}\n      - {{fact: Sysctl, as: b}}\n      - {{fact: Sysctl, as: c}}")
 
 
-@pytest.mark.xfail(strict=False, reason=KNOWN)
 def test_unjoined_patterns_are_refused(tmp_path):
     root = rules_dir(tmp_path, rule=CROSS_PRODUCT)
     assert_refused(*in_subprocess("diagnose", "--facts", HEALTHY, "--rules-dir", root))
@@ -324,7 +318,6 @@ CHAIN_WITHOUT_SOURCE = DUMP_HEAD + """netfilter:
 """
 
 
-@pytest.mark.xfail(strict=False, reason="found by the fuzz suite: a schema-valid chain without `source` is exit 3")
 def test_schema_valid_chain_without_source_is_diagnosed(tmp_path):
     dump = tmp_path / "dump.yaml"
     dump.write_text(CHAIN_WITHOUT_SOURCE)
@@ -335,7 +328,6 @@ def test_schema_valid_chain_without_source_is_diagnosed(tmp_path):
 NEW = "found by the fuzz suite (not in issue 10's list): remove this mark once fixed"
 
 
-@pytest.mark.xfail(strict=False, reason=NEW)
 @pytest.mark.parametrize("comment", ["1e5", "0o17", "1.5e3"])
 def test_collect_output_is_read_back_unchanged(tmp_path, sosreport, comment):
     """`collect` writes with YAML 1.1 rules (PyYAML), `diagnose --facts` reads with YAML 1.2
@@ -348,14 +340,12 @@ def test_collect_output_is_read_back_unchanged(tmp_path, sosreport, comment):
     assert code in (0, 1), f"calirules refuses the dump it wrote: {err!r}"
 
 
-@pytest.mark.xfail(strict=False, reason=NEW)
 def test_rule_file_with_a_control_character_is_one_line(tmp_path):
     """PyYAML's reader error carries a second line (`in "<unicode string>", position N`)."""
     root = rules_dir(tmp_path, rule=RULE.format(when=WHEN) + 'x: "\x01"\n')
     assert_refused(*in_process("diagnose", "--facts", HEALTHY, "--rules-dir", root))
 
 
-@pytest.mark.xfail(strict=False, reason=NEW)
 def test_error_message_does_not_echo_raw_control_characters(tmp_path):
     """A dump key with a carriage return (or an ANSI escape) is printed raw in the error line."""
     dump = tmp_path / "dump.yaml"
@@ -365,7 +355,6 @@ def test_error_message_does_not_echo_raw_control_characters(tmp_path):
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\x85\u2028\u2029]", err.rstrip("\n")), repr(err)
 
 
-@pytest.mark.xfail(strict=False, reason=NEW)
 def test_lint_with_an_inline_test_fact_of_the_wrong_type(tmp_path):
     """Lint renders remediation with a rule test's facts before they are checked: an interface
     `state` given as a mapping is an AttributeError (exit 3)."""

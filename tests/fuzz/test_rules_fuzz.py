@@ -76,7 +76,6 @@ def damaged_rule_file(draw, name, secret):
     return render(document), templates
 
 
-@KNOWN_RULES_DIR_BUGS
 @fuzz_settings(15)
 @given(data=st.data(), name=st.sampled_from(RULE_FILES), command=st.sampled_from(["diagnose"] * 3 + ["lint"]))
 def test_rule_file_damaged(data, name, command):
