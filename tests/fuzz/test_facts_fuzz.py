@@ -5,6 +5,7 @@ import copy
 import tempfile
 from pathlib import Path
 
+from calirules.facts_collectors.dump import dump_text
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -31,11 +32,13 @@ A_SYSCTL = {"key": "net.ipv4.ip_forward", "value": "1", "source": "proc/sys/net/
 
 
 @fuzz_settings(25)
-@given(facts_dumps(), st.sampled_from([None, True]))
-def test_schema_valid_dumps_are_diagnosed(dump, flow):
+@given(facts_dumps())
+def test_schema_valid_dumps_are_diagnosed(dump):
     if not any(dump.get(section) for section in CORE_SECTIONS):
         dump["sysctls"] = [A_SYSCTL]
-    code, out, err, took = diagnose_bytes(render(dump, flow).encode())
+    # written as `calirules collect` writes (a YAML 1.1 writer would leave `1e+100` unquoted,
+    # which YAML 1.2 reads as a number: a different document, rightly refused)
+    code, out, err, took = diagnose_bytes(dump_text(dump).encode())
     assert_contract(code, out, err, took)
     assert code != 2, f"a dump the schema accepts is refused: {err}"
 
