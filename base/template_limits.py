@@ -135,7 +135,7 @@ def text_size(value, limit=MAX_TEXT):
 
 def _big(number_text):
     """An integer written in a format spec; a long run of digits counts as past every cap."""
-    return int(number_text) if len(number_text) <= 9 else MAX_TEXT * 1024
+    return int(number_text) if len(number_text) <= 18 else 10**18
 
 
 _PRINTF_SPEC = re.compile(r"%(?:\([^)]*\))?[#0 +\-]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?[a-zA-Z%]")

@@ -211,11 +211,11 @@ def _join(receiver, iterable):
     return (items,)
 
 
-def _replace(receiver, old, new, count=-1):
+def _replace(receiver, old, new, count=-1, /, what="replace"):
     found = receiver.count(old) if old else len(receiver) + 1
     if count is not None and count >= 0:
         found = min(found, count)
-    check_text(len(receiver) + found * max(len(new) - len(old), 0), "replace")
+    check_text(len(receiver) + found * max(len(new) - len(old), 0), what)
 
 
 def _translate(receiver, table, *_args):
@@ -291,7 +291,7 @@ def _f_indent(_env, a):
 
 
 def _f_replace(_env, a):
-    _replace(_text(a["s"]), _text(a["old"]), _text(a["new"]), a["count"])
+    _replace(_text(a["s"]), _text(a["old"]), _text(a["new"]), a["count"], what="the filter replace")
 
 
 def _f_format(_env, a):
