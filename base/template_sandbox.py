@@ -21,14 +21,18 @@ remediation needs it, and it prints as much as it is asked for.
 import functools
 import inspect
 
+from calirules.base import template_limits as limits
+from calirules.base.template_limits import (
+    check_int_bits,
+    check_items,
+    check_text,
+    text_size,
+)
 from jinja2 import nodes, pass_context
 from jinja2.compiler import CodeGenerator
 from jinja2.filters import make_attrgetter
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-from calirules.base import template_limits as limits
-from calirules.base.template_limits import check_int_bits, check_items, check_text, text_size
 
 
 class LimitedSandbox(ImmutableSandboxedEnvironment):

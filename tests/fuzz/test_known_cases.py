@@ -27,7 +27,6 @@ from tests.helpers import EXAMPLES, run_cli
 SECONDS = 10.0
 MEMORY = 1 << 30
 CANARY = "fuzzcanary5d2a"
-KNOWN = "known bug of issue 10, fixed on another branch: remove this mark at merge"
 HEALTHY = EXAMPLES / "healthy.yaml"  # holds net.ipv4.ip_forward, which RULE's pattern matches
 
 RULE = """apiVersion: calirules/rules/v1
@@ -218,7 +217,6 @@ TEMPLATE_BOMBS = {
 }
 
 
-@pytest.mark.xfail(strict=False, reason=KNOWN)
 @pytest.mark.parametrize("case", sorted(TEMPLATE_EXCEPTIONS))
 def test_template_raising(tmp_path, case):
     root = rules_dir(tmp_path, template=TEMPLATE_EXCEPTIONS[case])
@@ -227,21 +225,18 @@ def test_template_raising(tmp_path, case):
     assert "fuzz-known.j2" in message[2], "the error names the template"
 
 
-@pytest.mark.xfail(strict=False, reason=KNOWN)
 @pytest.mark.parametrize("case", sorted(TEMPLATE_BOMBS))
 def test_template_bomb(tmp_path, case):
     root = rules_dir(tmp_path, template=TEMPLATE_BOMBS[case])
     assert_refused(*in_subprocess("diagnose", "--facts", HEALTHY, "--rules-dir", root))
 
 
-@pytest.mark.xfail(strict=False, reason=KNOWN)
 def test_template_include_through_a_link_out_of_the_rules_dir(tmp_path):
     root = rules_dir(tmp_path, template="{% include 'link.j2' %}\n")
     canary_link(tmp_path, root)
     assert_refused(*in_process("diagnose", "--facts", HEALTHY, "--rules-dir", root))
 
 
-@pytest.mark.xfail(strict=False, reason=KNOWN)
 @pytest.mark.parametrize("command", ["lint", "diagnose"])
 def test_remediation_naming_a_link_out_of_the_rules_dir(tmp_path, command):
     document, templates = renamed_rule_file("rp-filter-loose.yaml")

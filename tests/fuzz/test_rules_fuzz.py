@@ -6,7 +6,6 @@ nothing read outside the rules dir."""
 import tempfile
 from pathlib import Path
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,12 +16,6 @@ from tests.fuzz.rulesdir import RULE_FILES, renamed_rule_file, write_rules_dir
 from tests.helpers import EXAMPLES
 
 CANARY = "fuzzcanary91b4"
-# Known bugs of issue 10 these properties find on this branch (fixed elsewhere): remove at merge.
-KNOWN_RULES_DIR_BUGS = pytest.mark.xfail(strict=False, reason=(
-    "issue 10: template exceptions are exit 3, templates and remediation follow links out of the rules "
-    "dir, non-string keys / >4300-digit numbers / deep YAML in rule files are exit 3; also (found by this "
-    "suite) lint renders with unchecked inline test facts (exit 3) and PyYAML reader errors are two lines; "
-    "remove at merge"))
 
 # Template damage that is not a resource bomb (those are the regression cases in test_known_cases):
 # broken syntax, undefined names, wrong types, exceptions, sandbox escapes, includes of what is not
@@ -98,7 +91,6 @@ def damaged_template(draw, text):
     return text[:at] + draw(st.text(max_size=40)) + text[at:]
 
 
-@KNOWN_RULES_DIR_BUGS
 @fuzz_settings(15)
 @given(data=st.data(), name=st.sampled_from(RULE_FILES), command=st.sampled_from(["diagnose"] * 3 + ["lint"]))
 def test_template_damaged(data, name, command):
