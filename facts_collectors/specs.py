@@ -354,8 +354,9 @@ def find_spec(key):
     """The spec a person names by its command line (`ip -d route show table all`) or its file
     (`/proc/modules`), or None. Rule tests name raw evidence this way."""
     wanted = " ".join(str(key).split())
+    # a command found by pattern (the per-pod `ip` commands) is not one output a person pastes
     return next((spec for spec in all_specs()
-                 if spec.command_line == wanted and not spec.patterns or spec.file == wanted), None)
+                 if (spec.command_line == wanted and not spec.patterns) or spec.file == wanted), None)
 
 
 # Host services some causes name, as `components` items (name, systemd units in order of preference).

@@ -448,7 +448,7 @@ def parse_networkctl_status(text, source=None):
     One dict per link: `name`, `index`, `operational` and `setup` from `State: <operational>
     (<setup>)`, `network_file` (None for `n/a`) and `source` (the link's header line); `state_source`
     is the State line. `setup` is networkd's verdict: `configured`/`configuring`/`failed` (it
-    manages the link), `unmanaged`, `pending` (waiting for udev), `linger`. Without a running
+    manages the link), `unmanaged`, `pending` (waiting for udev), `linger` (the link is gone). Without a running
     networkd the command prints only an error: no links.
 
     Sample input (systemd 252, a catch-all `Name=*` file and Calico's `Name=cali*` /
@@ -493,7 +493,9 @@ def parse_networkctl_status(text, source=None):
 
 
 # networkd's setup states of a link it manages (networkctl(1): pending and unmanaged are not).
-NETWORKD_MANAGING = ("configuring", "configured", "failed", "linger")
+# `linger` (the link is gone, networkd has not dropped its state yet) is left out: a deleted pod's
+# veth says nothing about the live ones.
+NETWORKD_MANAGING = ("configuring", "configured", "failed")
 
 
 def networkd_observed(links):
@@ -511,7 +513,7 @@ def networkd_observed(links):
     """
     claims, deciding = [], {}
     for _probe, label, *_kinds in CALICO_DEVICES:
-        shown = [link for link in links if link.get("setup") and link.get("setup") != "pending"
+        shown = [link for link in links if link.get("setup") and link["setup"] not in ("pending", "linger")
                  and (link["name"].startswith("cali") if label == "cali*" else link["name"] == label)]
         if not shown:
             continue

@@ -49,3 +49,9 @@ def test_observed_verdicts():
     unmanaged = networkd_observed(parse_networkctl_status(read("networkctl_status_-a.unmanaged"), "st"))
     assert unmanaged["claims"] == [] and "every cali* link is unmanaged (2 shown)" in unmanaged["config"]
     assert networkd_observed([]) == {}
+
+
+def test_lingering_and_pending_links_say_nothing_about_live_ones():
+    gone = {"name": "cali0123456789a", "setup": "linger", "network_file": None, "state_source": "st:3"}
+    pending = dict(gone, name="cali9f8e7d6c5b4", setup="pending", state_source="st:9")
+    assert networkd_observed([gone, pending]) == {}  # only the .network files can tell then
