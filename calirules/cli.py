@@ -157,6 +157,32 @@ def _read_sources(facts_path, sosreport, live, netns, raw_dir=None, node=None):
              f"{sosreport} (node {name})") for name in nodes]
 
 
+_PROBE_ENDPOINT = "a pod IP, a cali* interface or a pod network namespace name"
+TRACE_HELP = ("Also trace the kernel's drop reasons: switches the skb:kfree_skb tracepoint on for the probe "
+              "and back to its previous state on exit (also on Ctrl-C). Without it nothing but the probe "
+              "packets touches the node.")
+
+
+def _probe_options(command):
+    for option in reversed([
+        click.option("--proto", default="icmp", show_default=True, metavar="icmp|tcp:PORT|udp:PORT",
+                     help="What to send: ICMP echo, a TCP SYN or a UDP datagram to PORT."),
+        click.option("--count", default=3, show_default=True, type=int, help="How many probes."),
+        click.option("--size", type=int, help="IP packet size of each probe (bytes); with --df, tests the MTU."),
+        click.option("--df", "dont_fragment", is_flag=True, help="Set Don't Fragment (path MTU test)."),
+        click.option("--trace", "trace_drops", is_flag=True, help=TRACE_HELP),
+    ]):
+        command = option(command)
+    return command
+
+
+def _run_probe(src, dst, netns, proto, count, size, dont_fragment, trace):
+    from calirules.facts_collectors.probe.run import parse_proto, probe
+    protocol, port = parse_proto(proto)
+    return probe(src, dst, node_netns=netns, proto=protocol, port=port, count=count, size=size,
+                 dont_fragment=dont_fragment, trace=trace)
+
+
 @main_group.command()
 @click.option("--facts", "facts_path", type=_Path(dir_okay=False), help="A facts dump (calirules/v1 YAML).")
 @click.option("--sosreport", "--bundle", "sosreport", type=_Path(),
@@ -173,7 +199,11 @@ def _read_sources(facts_path, sosreport, live, netns, raw_dir=None, node=None):
 @click.option("--symptom", type=click.Choice(SYMPTOMS), help="What fails (default: the dump's, else same-node).")
 @click.option("--explain", "explain_cause", metavar="CAUSE",
               help="Instead of the report: why (or why not) this cause, rule by rule, with the confidence arithmetic.")
-def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, symptom, explain_cause):
+@click.option("--probe", "probe_pair", nargs=2, metavar="SRC DST",
+              help="With --live: first probe SRC -> DST (see `calirules probe`); what it observes is evidence.")
+@_probe_options
+def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, symptom, explain_cause,
+             probe_pair, proto, count, size, dont_fragment, trace_drops):
     """Rank the root causes for one node (or each node of a cluster bundle), with evidence and remediation."""
     from calirules.engine.compiler import compile_engine
     from calirules.engine.rulebook import catalog, load_rulebook
@@ -186,7 +216,18 @@ def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, 
             _fail(f"--explain: unknown cause {explain_cause!r} (causes: {', '.join(sorted(catalog()))})")
         if fmt not in ("text", "json"):
             _fail("--explain writes text or json")
+    probed = None
+    if not probe_pair and (proto != "icmp" or count != 3 or size or dont_fragment or trace_drops):
+        _fail("--proto, --count, --size, --df and --trace go with --probe SRC DST")
+    if probe_pair:
+        if not live:
+            _fail("--probe goes with --live (it sends packets on this node)")
+        probed = _run_probe(*probe_pair, netns, proto, count, size, dont_fragment, trace_drops)
     loaded = _load_facts(facts_path, sosreport, live, netns, node=node)
+    if probed is not None:
+        from calirules.facts_collectors.probe.analyze import observation
+        dump = loaded[0][0]
+        dump.setdefault("observations", []).append(observation(probed, f"calirules probe {' '.join(probe_pair)}"))
     rulebook = load_rulebook(rules_dirs, with_tests=False)
     engine_class = compile_engine(rulebook)
     traced = [(trace(dump, rulebook, symptom, engine_class), dump, label) for dump, label in loaded]
@@ -197,10 +238,29 @@ def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, 
         text = "".join(render_explanation(doc, fmt) for doc in docs) if fmt == "text" or len(docs) == 1 \
             else render_explanation({"schema": "calirules/explains/v1", "explanations": docs}, "json")
     else:
-        reports = [build_report(diagnosis, rulebook, source=label) for (diagnosis, _, _), _, label in traced]
+        reports = [build_report(diagnosis, rulebook, source=label, probe=probed and probed.to_dict())
+                   for (diagnosis, _, _), _, label in traced]
         text = render(reports[0], fmt) if len(reports) == 1 else render_many(reports, fmt)
     _write_output(text, output)
     sys.exit(EXIT_FOUND if found else EXIT_OK)
+
+
+@main_group.command("probe")
+@click.option("--from", "src", required=True, metavar="SRC", help=f"The source pod: {_PROBE_ENDPOINT}.")
+@click.option("--to", "dst", required=True, metavar="DST", help=f"The destination pod on this node: {_PROBE_ENDPOINT}.")
+@click.option("--netns", help="The node's network namespace (a lab node); default: this namespace.")
+@_probe_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text",
+              show_default=True)
+@click.option("--output", "-o", type=_Path(dir_okay=False), help="Write the result here instead of stdout.")
+def probe_command(src, dst, netns, proto, count, size, dont_fragment, trace_drops, fmt, output):
+    """Send a few probes from SRC to DST and show, hop by hop, where they go and what drops them (root).
+
+    Exit status: 0 the probes reached DST and were answered, 1 they were not, 2 bad input."""
+    from calirules.report.probe import render_probe
+    result = _run_probe(src, dst, netns, proto, count, size, dont_fragment, trace_drops)
+    _write_output(render_probe(result.to_dict(), fmt), output)
+    sys.exit(EXIT_OK if result.reached and result.replied else EXIT_FOUND)
 
 
 @main_group.command()

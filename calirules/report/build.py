@@ -18,7 +18,8 @@ MAX_FIRINGS_SHOWN = 20  # per rule; a 1,000-pod node with proxy_arp off everywhe
 IPTABLES_COMMANDS = {"legacy": "iptables-legacy", "nft": "iptables-nft"}
 
 
-def build_report(diagnosis, rulebook, source, env=None):
+def build_report(diagnosis, rulebook, source, env=None, probe=None):
+    # `probe`: the calirules/probe/v1 document of a probe run before the collection, if any.
     # `env`: a rule environment to reuse (rules lint renders hundreds of reports; Jinja compiles
     # each template once per environment).
     env = env or templating.rule_environment(rulebook.template_dirs)
@@ -38,7 +39,7 @@ def build_report(diagnosis, rulebook, source, env=None):
                     anomaly["explained_by"].append(cover.root)
     for cause in causes:
         cause["explains"] = [a["id"] for a in anomalies.items if cause["id"] in a["explained_by"]]
-    return {
+    report = {
         "schema": REPORT_SCHEMA,
         "node": diagnosis.summary.node["hostname"],
         "source": source,
@@ -57,6 +58,10 @@ def build_report(diagnosis, rulebook, source, env=None):
             for m in diagnosis.missing
         ],
     }
+    if probe is not None:
+        report["probe"] = probe
+        report["reproduced"] = not (probe["reached"] and probe["replied"] and not probe.get("drop"))
+    return report
 
 
 class _Anomalies:
@@ -105,7 +110,7 @@ def _firing_context(base, firing):
 
 def _cause(finding, env, base, anomalies):
     best = finding.results[0]
-    evidence, remediations, seen_templates = [], [], set()
+    evidence, remediations, seen_templates, probe_says = [], [], set(), set()
     for result in finding.results:
         rule = result.rule
         for firing in result.firings[:MAX_FIRINGS_SHOWN]:
@@ -129,6 +134,9 @@ def _cause(finding, env, base, anomalies):
                          "text": text, "basis": item.get("basis", "observed"), kind: True}
                 if kind == "against":
                     entry["weight"] = item["weight"]
+                if item["fact"] == "Observation" and bound.get("kind") == "probe":
+                    entry["probe"] = True
+                    probe_says.add("matches" if kind == "supporting" else "contradicts")
                 evidence.append(entry)
         for assumption in result.missing_assumptions:
             evidence.append({"rule": rule.id, "fact": None, "value": None, "source": None,
@@ -139,7 +147,7 @@ def _cause(finding, env, base, anomalies):
             context = dict(base, firings=[_firing_context(base, f) for f in result.firings],
                            **_firing_context(base, result.firings[0]))
             remediations.append(templating.render_file(env, rule.remediation, context))
-    return {
+    cause = {
         "id": finding.cause.id,
         "rule": best.rule.id,
         "rules": [r.rule.id for r in finding.results],
@@ -156,6 +164,9 @@ def _cause(finding, env, base, anomalies):
         "remediation": "\n\n".join(remediations),
         "links": sorted({link for r in finding.results for link in r.rule.links}),
     }
+    if probe_says:  # what a probe run with the diagnosis said of this cause
+        cause["probe"] = "contradicts" if "contradicts" in probe_says else "matches"
+    return cause
 
 
 def _evidence(env, rule, item, firing, context):

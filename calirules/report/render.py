@@ -5,6 +5,9 @@ from importlib import resources
 
 from jinja2 import Environment, StrictUndefined
 
+from calirules.report.probe import outcome as probe_outcome
+from calirules.report.probe import render_probe
+
 _LAYOUTS = {"text": "text.j2", "markdown": "markdown.j2", "html": "html.j2"}
 
 
@@ -15,7 +18,10 @@ def render(report, fmt):
                       lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["indent_block"] = _indent_block
     layout = resources.files("calirules.templates").joinpath("report", _LAYOUTS[fmt]).read_text(encoding="utf-8")
-    return env.from_string(layout).render(report=report, found=[c for c in report["causes"] if c["found"]],
+    probe = report.get("probe")
+    probe_block = render_probe(probe, fmt, embedded=True) if probe else ""
+    return env.from_string(layout).render(report=report, probe_block=probe_block,
+                                          probe_outcome=probe_outcome(probe) if probe else "", found=[c for c in report["causes"] if c["found"]],
                                           unlikely=[c for c in report["causes"] if not c["found"]],
                                           verdict=verdict_line(report),
                                           anomalies={a["id"]: a for a in report.get("anomalies", ())},
@@ -38,6 +44,8 @@ def verdict_line(report):
                 + f" at confidence >= {threshold}")
         if anomalies:
             text += f"; {they} {explained} of {len(anomalies)} anomalies"
+        if report.get("reproduced") is False:
+            text += " (configuration only: the probe's path works)"
         return text
     if verdict == "inconclusive":
         gaps = [m["what"] for m in report["missing_evidence"] if m.get("section") in ("sysctls", "interfaces", "routes",

@@ -142,6 +142,7 @@ class ProbeResult:
     last_seen: str | None = None
     duration_s: float = 0.0
     notes: list = field(default_factory=list)         # what could not be read, and why
+    summary: str = ""                                 # one line: what was seen, where it was dropped
 
     def to_dict(self) -> dict:
         """The calirules/probe/v1 document (the contract's keys first, then the detail)."""
@@ -157,6 +158,7 @@ class ProbeResult:
                 "chain": self.drop.chain, "rule": self.drop.rule, "packets": self.drop.packets,
                 "detail": self.drop.detail},
             "route_verdict": self.route.text if self.route else None,
+            "summary": self.summary,
             "flow": asdict(self.flow),
             "src": asdict(self.src),
             "dst": asdict(self.dst),
