@@ -20,8 +20,11 @@ were lost is still named (a retransmit or other traffic may add to it) but the c
 
 from __future__ import annotations
 
+import re
+
 from calirules.facts_collectors.probe.model import ROLES, Drop, ProbeResult
 
+_FRAG_NEEDED = re.compile(r"frag\w*[ -]needed\D*?(\d+)", re.IGNORECASE)
 _REQUEST_WORD = {"icmp": "echo request", "tcp": "SYN", "udp": "datagram"}
 _REPLY_WORD = {"icmp": "echo reply", "tcp": "SYN-ACK/RST", "udp": "answer"}
 _DROP_TARGETS = ("DROP", "REJECT")
@@ -47,7 +50,7 @@ def analyze(result: ProbeResult, *, base_chains: dict | None = None) -> ProbeRes
     result.replied = bool(result.sent and result.sent.replies)
     dst_pod = hops.get("dst-pod")
     result.reached = bool(dst_pod and dst_pod.requests) or result.replied
-    result.last_seen = _last_seen(result, hops)
+    result.last_seen, result.last_seen_role = _last_seen(result, hops)
     if result.replied and result.sent.replies >= result.flow.count:
         result.drop = None
     else:
@@ -58,17 +61,17 @@ def analyze(result: ProbeResult, *, base_chains: dict | None = None) -> ProbeRes
 
 
 def _last_seen(result, hops):
-    """The last interface on the round trip where the probe was seen."""
-    last = None
+    """(interface, role): the last place on the round trip where the probe was seen."""
+    last = (None, None)
     for role in ROLES:
         hop = hops.get(role)
         if hop and hop.requests:
-            last = hop.where
+            last = (hop.where, role)
     if result.reached:
         for role in reversed(ROLES):
             hop = hops.get(role)
             if hop and hop.replies:
-                last = hop.where
+                last = (hop.where, role)
     return last
 
 
@@ -140,6 +143,11 @@ def _node_drop(result, lost, base_chains, direction):
     if drops:
         return _counter_drop(drops[0], result)
     errors = [e for e in (result.sent.errors if result.sent else ()) if e]
+    too_big = next((m for m in map(_FRAG_NEEDED.search, errors) if m), None)
+    if too_big and direction == "request":
+        return Drop("route", f"the node answers 'fragmentation needed, mtu {too_big.group(1)}': the "
+                             f"{result.flow.size or ''}-byte packet does not fit the route's MTU towards "
+                             f"{result.dst.host_iface}", packets=lost)
     kernel = {k.name: k for k in result.kernel_counters}
     for name in _RP_FILTER_COUNTERS:
         if name in kernel:
@@ -240,8 +248,8 @@ def _veth_drop(result, hops):
 def summary(result: ProbeResult) -> str:
     """One line, the way an engineer says it after the trace."""
     word = _REQUEST_WORD[result.flow.proto]
-    seen = [h.where for h in result.hops if h.requests]
-    unseen = [h.where for h in result.hops if not h.requests]
+    seen = [_label(result, h) for h in result.hops if h.requests]
+    unseen = [_label(result, h) for h in result.hops if not h.requests]
     if result.replied and not result.drop:
         return (f"the {word}s from {result.flow.src} reached {result.flow.dst} and the {_REPLY_WORD[result.flow.proto]}s "
                 f"came back ({result.sent.replies}/{result.flow.count}): the path works")
@@ -258,6 +266,15 @@ def summary(result: ProbeResult) -> str:
     return text
 
 
+def _label(result, hop):
+    """A hop as a person names it: the pods' interfaces are all eth0, so say whose."""
+    if hop.role == "src-pod":
+        return f"{hop.where} of {result.src.ip}"
+    if hop.role == "dst-pod":
+        return f"{hop.where} of {result.dst.ip}"
+    return hop.where
+
+
 def _drop_phrase(drop):
     if drop.kind == "policy":
         return f"dropped by {drop.chain} policy DROP ({drop.backend}), +{drop.packets} packets"
@@ -268,11 +285,6 @@ def _drop_phrase(drop):
 
 def observation(result: ProbeResult, source: str) -> dict:
     """The `observations` item of a facts dump that tells the engine what the probe saw."""
-    hops = {h.role: h for h in result.hops}
-    last_role = None
-    for role in ROLES:
-        if hops.get(role) and hops[role].where == result.last_seen:
-            last_role = role
     drop = result.drop
     item = {
         "kind": "probe", "text": summary(result),
@@ -280,7 +292,7 @@ def observation(result: ProbeResult, source: str) -> dict:
         "not_seen_on": [h.where for h in result.hops if not h.requests],
         "result": "ok" if result.replied and not drop else "failed",
         "reached": result.reached, "replied": result.replied,
-        "last_seen": result.last_seen, "last_seen_role": last_role,
+        "last_seen": result.last_seen, "last_seen_role": result.last_seen_role,
         "drop_kind": drop.kind if drop else None, "drop_backend": drop.backend if drop else None,
         "drop_table": drop.table if drop else None, "drop_chain": drop.chain if drop else None,
         "drop_rule": drop.rule if drop else None, "drop_packets": drop.packets if drop else None,

@@ -140,6 +140,7 @@ class ProbeResult:
     reached: bool = False
     replied: bool = False
     last_seen: str | None = None
+    last_seen_role: str | None = None                 # which of ROLES last_seen is (two pods' eth0 share a name)
     duration_s: float = 0.0
     notes: list = field(default_factory=list)         # what could not be read, and why
     summary: str = ""                                 # one line: what was seen, where it was dropped
@@ -151,6 +152,7 @@ class ProbeResult:
             "reached": self.reached,
             "replied": self.replied,
             "last_seen": self.last_seen,
+            "last_seen_role": self.last_seen_role,
             "hops": [{"where": h.where, "seen": h.requests, "role": h.role, "replies": h.replies,
                       "first_ms": h.first_ms, "last_ms": h.last_ms} for h in self.hops],
             "drop": None if self.drop is None else {
