@@ -153,7 +153,7 @@ class ProbeResult:
             "replied": self.replied,
             "last_seen": self.last_seen,
             "last_seen_role": self.last_seen_role,
-            "hops": [{"where": h.where, "seen": h.requests, "role": h.role, "replies": h.replies,
+            "hops": [{"where": h.where, "seen": h.requests, "role": h.role, "netns": h.netns, "replies": h.replies,
                       "first_ms": h.first_ms, "last_ms": h.last_ms} for h in self.hops],
             "drop": None if self.drop is None else {
                 "kind": self.drop.kind, "backend": self.drop.backend, "table": self.drop.table,
@@ -161,6 +161,8 @@ class ProbeResult:
                 "detail": self.drop.detail},
             "route_verdict": self.route.text if self.route else None,
             "summary": self.summary,
+            "node_netns": self.node_netns,
+            "route": asdict(self.route) if self.route else None,
             "flow": asdict(self.flow),
             "src": asdict(self.src),
             "dst": asdict(self.dst),
@@ -173,3 +175,34 @@ class ProbeResult:
             "duration_s": round(self.duration_s, 3),
             "notes": list(self.notes),
         }
+
+
+def result_from_dict(doc: dict) -> ProbeResult:
+    """A ProbeResult back from its calirules/probe/v1 document (a saved probe, read again).
+
+    Raises KeyError/TypeError/ValueError on a document this version did not write; callers turn that
+    into an input error naming the file."""
+    if doc.get("schema") != "calirules/probe/v1":
+        raise ValueError(f"schema {doc.get('schema')!r} is not calirules/probe/v1")
+
+    def tuples(item, *names):
+        return {**item, **{name: tuple(item.get(name) or ()) for name in names}}
+
+    drop = doc.get("drop")
+    return ProbeResult(
+        flow=Flow(**doc["flow"]), src=Endpoint(**doc["src"]), dst=Endpoint(**doc["dst"]),
+        node_netns=doc.get("node_netns"),
+        hops=[Hop(where=h["where"], role=h["role"], netns=h.get("netns"), requests=h["seen"],
+                  replies=h.get("replies", 0), first_ms=h.get("first_ms"), last_ms=h.get("last_ms"))
+              for h in doc["hops"]],
+        sent=SendResult(**tuples(doc["sent"], "rtt_ms", "errors")) if doc.get("sent") else None,
+        route=RouteVerdict(**doc["route"]) if doc.get("route") else None,
+        neighbors=[Neighbor(**n) for n in doc.get("neighbors") or ()],
+        conntrack=ConntrackState(**tuples(doc["conntrack"], "entries")) if doc.get("conntrack") else None,
+        counters=[CounterMove(**c) for c in doc.get("counters") or ()],
+        kernel_counters=[KernelCounterMove(**k) for k in doc.get("kernel_counters") or ()],
+        trace=list(doc.get("trace") or ()),
+        drop=Drop(**drop) if drop else None,
+        reached=bool(doc["reached"]), replied=bool(doc["replied"]), last_seen=doc.get("last_seen"),
+        last_seen_role=doc.get("last_seen_role"), duration_s=float(doc.get("duration_s") or 0.0),
+        notes=list(doc.get("notes") or ()), summary=doc.get("summary") or "")
