@@ -201,9 +201,11 @@ def _run_probe(src, dst, netns, proto, count, size, dont_fragment, trace):
               help="Instead of the report: why (or why not) this cause, rule by rule, with the confidence arithmetic.")
 @click.option("--probe", "probe_pair", nargs=2, metavar="SRC DST",
               help="With --live: first probe SRC -> DST (see `calirules probe`); what it observes is evidence.")
+@click.option("--probe-result", "probe_file", type=_Path(dir_okay=False, exists=True),
+              help="A saved `calirules probe --format json` of this node: what it observed is evidence.")
 @_probe_options
 def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, symptom, explain_cause,
-             probe_pair, proto, count, size, dont_fragment, trace_drops):
+             probe_pair, probe_file, proto, count, size, dont_fragment, trace_drops):
     """Rank the root causes for one node (or each node of a cluster bundle), with evidence and remediation."""
     from calirules.engine.compiler import compile_engine
     from calirules.engine.rulebook import catalog, load_rulebook
@@ -216,7 +218,9 @@ def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, 
             _fail(f"--explain: unknown cause {explain_cause!r} (causes: {', '.join(sorted(catalog()))})")
         if fmt not in ("text", "json"):
             _fail("--explain writes text or json")
-    probed = None
+    probed = _read_probe_result(probe_file) if probe_file else None
+    if probe_pair and probe_file:
+        _fail("give --probe SRC DST or --probe-result FILE, not both")
     if not probe_pair and (proto != "icmp" or count != 3 or size or dont_fragment or trace_drops):
         _fail("--proto, --count, --size, --df and --trace go with --probe SRC DST")
     if probe_pair:
@@ -226,8 +230,10 @@ def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, 
     loaded = _load_facts(facts_path, sosreport, live, netns, node=node)
     if probed is not None:
         from calirules.facts_collectors.probe.analyze import observation
-        dump = loaded[0][0]
-        dump.setdefault("observations", []).append(observation(probed, f"calirules probe {' '.join(probe_pair)}"))
+        if len(loaded) > 1:
+            _fail("a probe observes one node: choose it with --node")
+        label = probe_file or f"calirules probe {' '.join(probe_pair)}"
+        loaded[0][0].setdefault("observations", []).append(observation(probed, label))
     rulebook = load_rulebook(rules_dirs, with_tests=False)
     engine_class = compile_engine(rulebook)
     traced = [(trace(dump, rulebook, symptom, engine_class), dump, label) for dump, label in loaded]
@@ -243,6 +249,22 @@ def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, 
         text = render(reports[0], fmt) if len(reports) == 1 else render_many(reports, fmt)
     _write_output(text, output)
     sys.exit(EXIT_FOUND if found else EXIT_OK)
+
+
+def _read_probe_result(path):
+    import json
+
+    from calirules.facts_collectors.probe.model import result_from_dict
+    try:
+        with open(path, encoding="utf-8") as handle:
+            doc = json.load(handle)
+        return result_from_dict(doc)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON: {exc.msg}", path, exc.lineno, exc.colno) from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"not a calirules probe result (`calirules probe --format json`): {exc}", path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", path) from None
 
 
 @main_group.command("probe")

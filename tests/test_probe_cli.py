@@ -41,3 +41,16 @@ def test_without_root_it_says_so(monkeypatch):
     code, _, err = run_cli("probe", "--from", "198.18.8.10", "--to", "198.18.8.11")
     assert code == 2, err
     assert "needs root" in err and "diagnose --live" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content,needle", [
+    ('{"schema": "calirules/probe/v1", "reached": tru', "not JSON"),
+    ('{"schema": "calirules/report/v1"}', "not a calirules probe result"),
+    ('{"schema": "calirules/probe/v1", "reached": true}', "not a calirules probe result"),
+    ('[1, 2]', "not a calirules probe result"),
+])
+def test_a_bad_probe_result_file_is_refused(tmp_path, content, needle):
+    path = tmp_path / "probe.json"
+    path.write_text(content)
+    code, _, err = run_cli("diagnose", "--facts", REPO / "examples" / "healthy.yaml", "--probe-result", path)
+    assert code == 2 and needle in err and str(path) in err and err.count("\n") == 1, err
