@@ -20,9 +20,8 @@ DEFAULT_WEIGHTS = {"match": 0.6, "path_works": 0.85, "other_drop": 0.6}
 # Fields the `drop:` list and the compiled items decide; a `where` may not set them.
 DECIDED_FIELDS = ("kind", "drop_kind")
 
-MATCH_SAYS = ("observed: {{ probe.text or 'the probe got no reply' }}"
-              "{% if probe.drop_detail and probe.drop_detail not in (probe.text or '') %}"
-              "; {{ probe.drop_detail }}{% endif %}")
+# The probe's text already names the drop ("echo request seen on caliA, not on caliB; dropped by ...").
+MATCH_SAYS = "observed: {{ probe.text or probe.drop_detail or 'the probe got no reply' }}"
 PATH_WORKS_SAYS = ("observed: the probe reached {{ probe.dst_ip or 'the destination' }} and got its reply: "
                    "the path works")
 LARGE_PASSES_SAYS = ("observed: {% if probe.size %}a {{ probe.size }}-byte probe{% else %}a large probe{% endif %}"
