@@ -153,3 +153,15 @@ def test_the_combiner_copies_every_probe_field():
     probe_fact, ping = facts
     assert {k: probe_fact[k] for k in values} == values
     assert all(ping[k] is None for k in PROBE_FIELDS) and ping["result"] == "ok"
+
+
+def test_without_a_probe_the_engine_leaves_the_predicted_items_out(tmp_path):
+    book = book_with(tmp_path, "predicts: {drop: [policy]}\n")
+    compiled = compile_engine(book)
+    full, light = compiled.engine_class(True), compiled.engine_class(False)
+    rules_of = lambda cls: {name for name in vars(cls) if name.startswith("r0_")}  # noqa: E731
+    assert rules_of(full) - rules_of(light) == {"r0_support0", "r0_against0", "r0_against1"}
+    assert compiled.engine_class(False) is light  # built once
+    ping = ("Observation", dict(probe()[1], kind="ping", result="ok"))
+    assert [f.kind for f in run_engine(compiled, [chain(), ping])] == ["main"]
+    assert sorted(f.kind for f in run_engine(compiled, [chain(), probe(replied=True)])) == ["against", "main"]
