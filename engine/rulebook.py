@@ -19,6 +19,7 @@ from calirules.base.errors import InputError
 from calirules.base.schemas import Schema
 from calirules.engine import testfiles, versions
 from calirules.engine.combiners import FACT_INPUTS
+from calirules.engine import predictions
 from calirules.engine.vocabulary import FACT_TYPES
 
 RULES_API = "calirules/rules/v1"
@@ -79,6 +80,7 @@ class RuleSpec:
     unless: list = field(default_factory=list)
     support: list = field(default_factory=list)
     against: list = field(default_factory=list)
+    predicts: dict = None
     leads_to: list = field(default_factory=list)
     assumes: list = field(default_factory=list)
     evidence: list = field(default_factory=list)
@@ -306,6 +308,11 @@ def check_rulebook(book):
         if rule.cause:
             rule.title = rule.title or causes[rule.cause].title
             rule.symptoms = rule.symptoms or causes[rule.cause].symptoms
+        if rule.predicts is not None:
+            if not rule.cause:
+                raise rule.error("`predicts` belongs to a rule that names a `cause`", ["predicts"])
+            _check_predicts(book, rule)
+            predictions.compile_into(rule)
         _check_patterns(book, rule)
         _check_joins(rule)
         if rule.derive:
@@ -366,6 +373,29 @@ def check_links(links, causes):
 TEMPLATE_CONTEXT_NAMES = frozenset({"node", "versions", "calico", "install", "symptom", "calico_backend", "iptables",
                                     "other_backend", "other_iptables", "firings", "cmd", "uplink", "workloads",
                                     "pod_cidrs"})
+
+
+def _check_predicts(book, rule):
+    """A `predicts:` block's `where` names Observation fields, uses only variables the `when`
+    patterns bind, and leaves to `drop:` what `drop:` decides; `probe` is the observation's name."""
+    bound = {var for pattern in rule.when for _, var in variables(pattern.get("where"))}
+    names = {pattern.get("as") for pattern in rule.when}
+    if predictions.PROBE_NAME in names | bound:
+        raise rule.error(f"`{predictions.PROBE_NAME}` names the probe's observation in a rule with `predicts`; "
+                         "give the `when` pattern or variable another name", ["predicts"])
+    fields = book.fields_of("Observation")
+    where = rule.predicts.get("where") or {}
+    for fname, constraint in where.items():
+        parts = ["predicts", "where", fname]
+        if fname in predictions.DECIDED_FIELDS:
+            raise rule.error(f"predicts: `where` may not set {fname!r}: the drop kinds go in `drop`", parts)
+        if fname not in fields:
+            raise rule.error(f"predicts: Observation has no field {fname!r} (fields: {', '.join(fields)})", parts)
+        _check_constraint(rule, constraint, parts)
+    for fname, var in variables(where):
+        if var not in bound:
+            raise rule.error(f"predicts: variable ${var} is not bound by any `when` pattern",
+                             ["predicts", "where", fname])
 
 
 def _check_patterns(book, rule):

@@ -12,6 +12,14 @@ makes it (calirules.engine.combiners), next to the code that reads them.
 from dataclasses import dataclass
 
 
+# What `calirules probe` adds to an Observation (kind probe); null for other kinds.
+PROBE_FIELDS = ("reached", "replied", "last_seen", "last_seen_role", "drop_kind", "drop_backend", "drop_table",
+                "drop_chain", "drop_rule", "drop_packets", "drop_detail", "route_verdict", "route_dev",
+                "route_error", "proto", "size", "large", "src_ip", "dst_ip", "src_iface", "dst_iface")
+# Values of Observation.drop_kind: where the probe saw its packet die.
+DROP_KINDS = ("rule", "policy", "route", "neighbor", "rp_filter", "conntrack", "unknown")
+
+
 @dataclass(frozen=True)
 class FactType:
     name: str
@@ -116,6 +124,14 @@ FACT_TYPES = {t.name: t for t in (
                         "catches_pods"),
              doc="One policy-routing rule, with what its table holds: routes, cali* routes, and whether it has a "
                  "route (e.g. a default) that pod addresses would match."),
-    FactType("Observation", ("kind", "text", "seen_on", "not_seen_on", "result"),
-             doc="Something a person observed, e.g. a packet trace."),
+    FactType("Observation", ("kind", "text", "seen_on", "not_seen_on", "result") + PROBE_FIELDS,
+             doc="Something observed on the node: a packet trace or ping a person ran, or `calirules probe` "
+                 "(kind probe): whether the probe reached the destination pod (reached) and got its reply "
+                 "(replied), the last interface it was seen on (last_seen) and that interface's role "
+                 "(last_seen_role: src-pod, src-host, dst-host, dst-pod), what dropped it (drop_kind: rule, "
+                 "policy, route, neighbor, rp_filter, conntrack, unknown; the iptables drop site: drop_backend, "
+                 "drop_table, drop_chain, drop_rule, drop_packets; drop_detail: one line), the kernel's route "
+                 "verdict (route_verdict, its device route_dev or its error route_error), and the probe itself "
+                 "(proto, size: IP packet length, large: at least the source pod's MTU with DF, src_ip, dst_ip, "
+                 "src_iface, dst_iface). Fields a kind does not report are null."),
 )}

@@ -84,6 +84,19 @@ ORIGINS = {
         "ip -d address": lambda: fixture(NETNS_LAB + "ip_-d_address")},
 }
 
+# The probe tests of a rule with `predicts:` repeat the raw output of the rule's first firing test.
+PROBE_TESTS = ("lifted when the probe sees the route drop it predicts",
+               "counts less when the probe got its reply (red herring)",
+               "counts less when the probe was lost to a policy drop, not a route one",
+               "unchanged by a route drop outside what it predicts")
+for _file, _rule, _base in (
+        ("ip-forwarding-disabled.test.yaml", "ip-forwarding-disabled-global",
+         "fires on the sysctl -a of the ip-forwarding-disabled fault lab"),
+        ("policy-routing-override.test.yaml", "policy-routing-override",
+         "fires for nm-cloud-setup's rule 30400 to a table with only a default route")):
+    for _name in PROBE_TESTS:
+        ORIGINS[(_file, _rule, _name)] = ORIGINS[(_file, _rule, _base)]
+
 
 def _raw_blocks():
     for path in sorted((REPO / "rules").glob("*.test.yaml")):

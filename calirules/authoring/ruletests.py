@@ -164,10 +164,13 @@ def run_rule_tests(rulebook, only=None):
             results.append(RuleTestResult(rule, test, passed, detail))
         for index, item in enumerate(rule.against):
             if index not in exercised:
+                # an item compiled from `predicts:` is named by its part of the prediction
+                label, about = ((f"predicts ({item['predicted']})", ("predicts",)) if item.get("predicted")
+                                else (f"against[{index}]", ("against", index)))
                 results.append(RuleTestResult(
-                    rule, {"name": f"against[{index}] is shown at work", "expect": "fire"}, False,
+                    rule, {"name": f"{label} is shown at work", "expect": "fire"}, False,
                     f"no test fires the rule with this pattern matching and a `confidence: {{lt: ...}}` bound "
-                    f"(against[{index}]: {item['says']!r})", about=("against", index)))
+                    f"({label}: {item['says']!r})", about=about))
     return results
 
 

@@ -2,6 +2,7 @@
 
 from calirules.engine.combiners.base import Combiner, FactInputs
 from calirules.engine.devices import gateway_neighbor
+from calirules.engine.vocabulary import PROBE_FIELDS
 
 
 def modules(dump, out):
@@ -61,7 +62,7 @@ def observations(dump, out):
     for item in dump.get("observations") or ():
         out.add("Observation", item["source"], kind=item["kind"], text=item.get("text"),
                 seen_on=item.get("seen_on") or [], not_seen_on=item.get("not_seen_on") or [],
-                result=item.get("result"))
+                result=item.get("result"), **{name: item.get(name) for name in PROBE_FIELDS})
 
 
 MODULES = Combiner(modules, makes=(FactInputs("Module", "kernel_modules"),))
