@@ -27,6 +27,8 @@ from calirules.facts_collectors.probe.model import ROLES, Drop, ProbeResult
 _FRAG_NEEDED = re.compile(r"frag\w*[ -]needed\D*?(\d+)", re.IGNORECASE)
 _REQUEST_WORD = {"icmp": "echo request", "tcp": "SYN", "udp": "datagram"}
 _REPLY_WORD = {"icmp": "echo reply", "tcp": "SYN-ACK/RST", "udp": "answer"}
+_PLURAL = {"echo request": "echo requests", "SYN": "SYNs", "datagram": "datagrams", "echo reply": "echo replies",
+           "SYN-ACK/RST": "SYN-ACKs/RSTs", "answer": "answers"}
 _DROP_TARGETS = ("DROP", "REJECT")
 _NEIGHBOR_FAILED = (None, "FAILED", "INCOMPLETE")
 # Netfilter hooks in the order a forwarded packet meets them, and the tables in each hook's order.
@@ -251,7 +253,8 @@ def summary(result: ProbeResult) -> str:
     seen = [_label(result, h) for h in result.hops if h.requests]
     unseen = [_label(result, h) for h in result.hops if not h.requests]
     if result.replied and not result.drop:
-        return (f"the {word}s from {result.flow.src} reached {result.flow.dst} and the {_REPLY_WORD[result.flow.proto]}s "
+        return (f"the {_PLURAL[word]} from {result.flow.src} reached {result.flow.dst} and the "
+                f"{_PLURAL[_REPLY_WORD[result.flow.proto]]} "
                 f"came back ({result.sent.replies}/{result.flow.count}): the path works")
     parts = []
     if seen:
