@@ -138,9 +138,9 @@ def resolve(ref: str, pods: list[Endpoint], node_netns: str | None, role: str = 
     if address is not None and address.version == 4:
         dev = _route_dev(node_netns, ref)
         if dev is not None and dev.startswith("cali"):
-            raise InputError(f"{role} {ref} is routed to {dev}, but no named network namespace is that "
-                             "interface's veth peer: give the pod's namespace with --netns set to the node "
-                             f"namespace, or another pod ({_known(pods)})")
+            raise InputError(f"{role} {ref} is routed to {dev}, but that veth's peer is not a named network "
+                             "namespace (see `ip netns list`), and probe enters pods by name: give another "
+                             f"pod ({_known(pods)})")
         if dev is not None:
             raise InputError(f"{role} {ref} is not a pod on this node (the node routes it via {dev}): probe "
                              "works between two pods of one node; run it on the destination's node, or give "
