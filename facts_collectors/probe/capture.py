@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import select
 import socket
 import struct
@@ -36,6 +37,8 @@ SO_TIMESTAMPNS = 35            # SO_TIMESTAMPNS_OLD: struct timespec in the nati
 SNAPLEN = 256                  # headers of the frame and of the packet an ICMP error quotes
 RCVBUF = 1 << 20
 POLL_MS = 50
+SIOCGIFFLAGS = 0x8913
+IFF_UP = 0x1
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,19 @@ def _open_socket(iface: str, flow: Flow, where: str) -> tuple[socket.socket, boo
         raise
 
 
+def _is_up(sock: socket.socket | None) -> bool:
+    """Whether the socket's interface is up (SIOCGIFFLAGS on the socket's own namespace)."""
+    if sock is None:
+        return False
+    try:
+        name = sock.getsockname()[0]
+        request = struct.pack("16sH22x", name.encode()[:15], 0)
+        flags = struct.unpack_from("16sH", fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, request))[1]
+    except OSError:
+        return False
+    return bool(flags & IFF_UP)
+
+
 def _timestamp(ancdata) -> float | None:
     for level, kind, data in ancdata:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
@@ -168,6 +184,7 @@ class Capture:
         self.requests = self.replies = 0
         self.first: float | None = None
         self.last: float | None = None
+        self.iface_down = False
 
     # context manager: the socket lives exactly as long as the with block
     def __enter__(self) -> "Capture":
@@ -198,6 +215,15 @@ class Capture:
                 self.sock.recv(SNAPLEN)
             except (BlockingIOError, InterruptedError):
                 return
+            except OSError as exc:
+                self._socket_error(exc)
+
+    def _socket_error(self, exc: OSError) -> None:
+        # A packet socket on a down (or vanished) interface reports ENETDOWN once, then stays quiet;
+        # that is an observation about the path, not a failure of the probe.
+        if exc.errno not in (errno.ENETDOWN, errno.ENXIO, errno.ENODEV):
+            raise exc
+        self.iface_down = True
 
     def start(self, t0: float | None = None) -> None:
         """Forget anything seen so far; times are reported in ms after t0 (a time.time() value)."""
@@ -205,6 +231,7 @@ class Capture:
         self.t0 = time.time() if t0 is None else t0
         self.requests = self.replies = 0
         self.first = self.last = None
+        self.iface_down = self.iface_down or not _is_up(self.sock)
 
     def read(self) -> int:
         """Count every frame queued now; how many were read."""
@@ -214,6 +241,9 @@ class Capture:
                 frame, ancdata, _flags, _addr = self.sock.recvmsg(SNAPLEN, 64)
             except (BlockingIOError, InterruptedError):
                 break
+            except OSError as exc:
+                self._socket_error(exc)
+                continue
             count += 1
             kind = frames.classify(frame, self.flow, self.link)
             if kind == "request":
@@ -231,7 +261,8 @@ class Capture:
         def ms(stamp):
             return None if stamp is None else round((stamp - t0) * 1000.0, 3)
         return Hop(where=self.iface, role=self.role, netns=None if self.in_node else self.netns,
-                   requests=self.requests, replies=self.replies, first_ms=ms(self.first), last_ms=ms(self.last))
+                   requests=self.requests, replies=self.replies, first_ms=ms(self.first), last_ms=ms(self.last),
+                   iface_down=self.iface_down)
 
     def stop(self) -> Hop:
         self.read()

@@ -221,3 +221,27 @@ def test_mtu_mismatch_large_df_probe_draws_fragmentation_needed(fault_lab, backe
     assert seconds < 1.0   # every probe answered by an error: no waiting
     small, small_hops, _ = probe(lab, lab.pod(inj.src).ip, lab.pod(inj.dst).ip, dont_fragment=True)
     assert (small.replies, small.errors, small_hops["dst-pod"].requests) == (3, (), 3)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_down_destination_veth_is_reported_not_raised(fault_lab, backend):
+    lab = fault_lab(backend)
+    inj = faults.inject(lab, "workload-veth-down")
+    before = open_fds()
+    result, hops, seconds = probe(lab, lab.pod(inj.src).ip, lab.pod(inj.dst).netns)
+    assert seen(hops) == {"src-pod": 3, "src-host": 3, "dst-host": 0, "dst-pod": 0}
+    assert [hops[r].iface_down for r in ROLES] == [False, False, True, False]
+    assert result.replies == 0 and seconds < PROBE_TIME_LIMIT
+    assert open_fds() == before
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_rejecting_firewall_answers_with_an_error_line_per_probe(fault_lab, backend):
+    lab = fault_lab(backend)
+    inj = faults.inject(lab, "host-firewall-rejects")
+    result, hops, seconds = probe(lab, lab.pod(inj.src).ip, lab.pod(inj.dst).ip, "tcp", 80)
+    assert result.replies == 0 and len(result.errors) == 3
+    assert all(line.startswith(f"probe {n}: ") and "prohibited" in line
+               for n, line in zip((1, 2, 3), result.errors))
+    assert seen(hops) == {"src-pod": 3, "src-host": 3, "dst-host": 0, "dst-pod": 0}
+    assert seconds < 1.0
