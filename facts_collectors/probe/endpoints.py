@@ -90,24 +90,49 @@ def _pod_side(netns: str, cali: dict) -> Endpoint | None:
                     mtu=iface.get("mtu"), gateway=gateway)
 
 
+class _Node:
+    """The node side, read once: its cali* veths and the names of the namespaces they lead to."""
+
+    def __init__(self, node_netns: str | None):
+        if node_netns is not None:
+            netns_path(node_netns)
+        self.netns = node_netns
+        self.calis = {link["ifname"]: link for link in _node_links(node_netns)
+                      if str(link.get("ifname", "")).startswith("cali") and link.get("link_netnsid") is not None}
+        self.names = _nsid_names(node_netns) if self.calis else {}
+
+    def peer_netns(self, cali: dict) -> str | None:
+        name = self.names.get(cali["link_netnsid"])
+        # a namespace without a name under /var/run/netns cannot be entered by name
+        return None if name is None or name == self.netns else name
+
+    def pod(self, cali_name: str) -> Endpoint | None:
+        cali = self.calis.get(cali_name)
+        netns = self.peer_netns(cali) if cali else None
+        return _pod_side(netns, cali) if netns else None
+
+    def pods(self) -> list[Endpoint]:
+        return [pod for pod in map(self.pod, self.calis) if pod is not None]
+
+    def quick(self, ref: str) -> Endpoint | None:
+        """ref's pod without reading every pod namespace (None: not found this way)."""
+        if ref in self.calis:
+            return self.pod(ref)
+        for name, cali in self.calis.items():
+            if self.peer_netns(cali) == ref:
+                return self.pod(name)
+        try:
+            ipaddress.IPv4Address(ref)
+        except ValueError:
+            return None
+        dev = _route_dev(self.netns, ref)
+        pod = self.pod(dev) if dev in self.calis else None
+        return pod if pod is not None and pod.ip == ref else None
+
+
 def discover(node_netns: str | None) -> list[Endpoint]:
     """The pods of this node, in the node's interface order."""
-    if node_netns is not None:
-        netns_path(node_netns)
-    calis = [link for link in _node_links(node_netns)
-             if str(link.get("ifname", "")).startswith("cali") and link.get("link_netnsid") is not None]
-    if not calis:
-        return []
-    names = _nsid_names(node_netns)
-    pods = []
-    for cali in calis:
-        netns = names.get(cali["link_netnsid"])
-        if netns is None or netns == node_netns:
-            continue  # a namespace without a name under /var/run/netns cannot be entered by name
-        pod = _pod_side(netns, cali)
-        if pod is not None:
-            pods.append(pod)
-    return pods
+    return _Node(node_netns).pods()
 
 
 def _known(pods: list[Endpoint]) -> str:
@@ -154,11 +179,17 @@ def resolve(ref: str, pods: list[Endpoint], node_netns: str | None, role: str = 
 
 def resolve_pair(src: str, dst: str, node_netns: str | None,
                  pods: list[Endpoint] | None = None) -> tuple[Endpoint, Endpoint]:
-    """Both ends of the probe; InputError when either is unknown or both are the same pod."""
+    """Both ends of the probe; InputError when either is unknown or both are the same pod. Without
+    `pods`, only the two pods asked for are read (a node with a hundred pods stays quick); all of
+    them only when a reference is not found that way, for the error message."""
     if pods is None:
-        pods = discover(node_netns)
-    source = resolve(src, pods, node_netns, role="SRC")
-    destination = resolve(dst, pods, node_netns, role="DST")
+        node = _Node(node_netns)
+        source, destination = node.quick(src.strip()), node.quick(dst.strip())
+        if source is None or destination is None:
+            pods = node.pods()
+    if pods is not None:
+        source = resolve(src, pods, node_netns, role="SRC")
+        destination = resolve(dst, pods, node_netns, role="DST")
     if source.netns == destination.netns:
         raise InputError(f"SRC {src} and DST {dst} are the same pod ({source.ip}, {source.host_iface}): "
                          "give two different pods of this node")

@@ -37,7 +37,9 @@ def _setns(fd: int) -> None:
     global _libc
     if _libc is None:
         try:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            _libc = ctypes.CDLL(None, use_errno=True)  # the process's own symbols include libc's
+            if not hasattr(_libc, "setns"):
+                _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         except OSError:
             _libc = False
     if _libc and hasattr(_libc, "setns"):
@@ -82,7 +84,25 @@ def run_in_netns(name: str | None, fn, *args, **kwargs):
 
     worker = threading.Thread(target=body, name=f"netns:{name or '-'}", daemon=True)
     worker.start()
-    worker.join()
+    try:
+        worker.join()
+    except BaseException:
+        # Ctrl-C while fn runs: let it finish, then close whatever it opened before giving up.
+        worker.join()
+        _discard(outcome.get("value"))
+        raise
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("value")
+
+
+def _discard(value) -> None:
+    """Close a socket, or the sockets in a tuple/list/dict, that nobody will use."""
+    if hasattr(value, "close"):
+        value.close()
+    elif isinstance(value, dict):
+        for item in value.values():
+            _discard(item)
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            _discard(item)

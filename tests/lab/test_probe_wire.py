@@ -142,6 +142,15 @@ def test_resolve_by_ip_interface_and_namespace(healthy):
     lab_pod = healthy.pods[1]
     for ref in (lab_pod.ip, lab_pod.iface, lab_pod.netns):
         assert endpoints.resolve(ref, pods, healthy.node_ns).netns == lab_pod.netns
+    # without the pod list: only the two pods asked for are read, and they come out the same
+    other = healthy.pods[2]
+    for src_ref, dst_ref in ((other.ip, lab_pod.ip), (other.iface, lab_pod.iface), (other.netns, lab_pod.netns)):
+        src, dst = endpoints.resolve_pair(src_ref, dst_ref, healthy.node_ns)
+        assert (src, dst) == (pods[2], pods[1])
+    with pytest.raises(InputError, match=r"DST 198.18.9.77 is not a pod on this node \(the node routes it via eth0"):
+        endpoints.resolve_pair(other.ip, "198.18.9.77", healthy.node_ns)
+    with pytest.raises(InputError, match=r"SRC 'cali0000000000' is not a pod of this node.*198\.18\.8\.10"):
+        endpoints.resolve_pair("cali0000000000", other.ip, healthy.node_ns)
 
 
 def test_bad_references_name_what_was_given_and_the_known_pods(healthy):
@@ -244,4 +253,14 @@ def test_a_rejecting_firewall_answers_with_an_error_line_per_probe(fault_lab, ba
     assert all(line.startswith(f"probe {n}: ") and "prohibited" in line
                for n, line in zip((1, 2, 3), result.errors))
     assert seen(hops) == {"src-pod": 3, "src-host": 3, "dst-host": 0, "dst-pod": 0}
+    assert seconds < 1.0
+
+
+def test_a_df_probe_larger_than_the_pod_mtu_is_refused_in_the_pod(healthy):
+    result, hops, seconds = probe(healthy, healthy.pods[0].ip, healthy.pods[1].ip, size=healthy.pod_mtu + 60,
+                                  dont_fragment=True)
+    assert (result.sent, result.replies) == (0, 0)
+    assert result.errors == tuple(f"probe {n}: not sent: Message too long (the source pod's MTU is "
+                                  f"{healthy.pod_mtu})" for n in (1, 2, 3))
+    assert seen(hops) == {role: 0 for role in ROLES}
     assert seconds < 1.0
