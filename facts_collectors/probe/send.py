@@ -13,6 +13,7 @@ The sockets are opened inside the pod's namespace (`run_in_netns`) and closed on
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import random
 import select
@@ -41,15 +42,16 @@ PORT_RANGE = (40000, 59000)     # source ports for tcp/udp probes, inside the us
 
 def new_flow(proto: str, src_ip: str, dst_ip: str, port: int | None = None, count: int = 3,
              size: int | None = None, dont_fragment: bool = False) -> Flow:
-    """The probe's packets, with the ICMP id / source port chosen now so the captures can match it."""
+    """The probe's packets, with the ICMP id / source port chosen now so the captures can match it.
+    size is the IP packet length of an ICMP or UDP probe (a TCP probe is a bare SYN)."""
     if proto not in PROTOCOLS:
         raise InputError(f"unknown protocol {proto!r}: give icmp, tcp:PORT or udp:PORT")
     for what, address in (("source", src_ip), ("destination", dst_ip)):
         try:
-            socket.inet_aton(address)
-            if address.count(".") != 3:
-                raise OSError
-        except (OSError, TypeError):
+            if not isinstance(address, str):
+                raise ValueError(address)
+            ipaddress.IPv4Address(address)
+        except ValueError:
             raise InputError(f"{what} {address!r} is not an IPv4 address") from None
     if proto == "icmp":
         if port is not None:
@@ -78,8 +80,9 @@ def _checksum(data: bytes) -> int:
 
 
 def _payload(seq: int, length: int) -> bytes:
-    head = frames.PAYLOAD_MARKER + struct.pack("!H", seq)
-    return (head + bytes(range(256)) * (length // 256 + 1))[:max(length, 0)] if length > len(head) else head[:length]
+    """`length` bytes: the marker, the probe number, a counting filler (as ping pads its data)."""
+    filler = bytes(range(256)) * (max(length, 0) // 256 + 1)
+    return (frames.PAYLOAD_MARKER + struct.pack("!H", seq) + filler)[:max(length, 0)]
 
 
 def echo_request(ident: int, seq: int, size: int | None) -> bytes:
