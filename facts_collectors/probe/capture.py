@@ -6,8 +6,7 @@ to the source), so a busy node's veth costs a few instructions per frame and not
 but the probe's own traffic, cut to its headers. Frames carry the kernel's receive timestamp, so when
 we get round to reading them does not change the timing.
 
-    with CaptureSet(capture_points(src, dst, node_netns), flow) as captures:
-        captures.start()
+    with CaptureSet(capture_points(src, dst, node_netns), flow) as captures:   # counting from here
         sent = send(src, flow)
         hops = captures.stop()
 """
@@ -189,6 +188,7 @@ class Capture:
     # context manager: the socket lives exactly as long as the with block
     def __enter__(self) -> "Capture":
         self.open()
+        self.start()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -272,16 +272,21 @@ class Capture:
 class CaptureSet:
     """All capture points at once, read by one thread while the probe runs."""
 
-    def __init__(self, points: list[CapturePoint], flow: Flow):
+    def __init__(self, points: list, flow: Flow):
+        """points: CapturePoints, or (netns, iface, role) tuples."""
+        points = [p if isinstance(p, CapturePoint) else CapturePoint(p[2], p[1], p[0], in_node=p[2].endswith("-host"))
+                  for p in points]
         self.captures = [Capture(p.netns, p.iface, p.role, flow, in_node=p.in_node) for p in points]
         self._stop = threading.Event()
         self._reader: threading.Thread | None = None
         self._reader_error: BaseException | None = None
 
     def __enter__(self) -> "CaptureSet":
+        """Open every capture and start counting (start() again to restart the clock and the counts)."""
         try:
             for capture in self.captures:
                 capture.open()
+            self.start()
         except BaseException:
             self.close()
             raise
@@ -291,6 +296,9 @@ class CaptureSet:
         self.close()
 
     def start(self, t0: float | None = None) -> float:
+        """Forget what was seen so far and count from now; t0 (a time.time() value, default now) is
+        what the hops' times are measured from. Returns t0."""
+        self._join()
         t0 = time.time() if t0 is None else t0
         for capture in self.captures:
             capture.start(t0)

@@ -150,9 +150,11 @@ def _route_dev(node_netns: str | None, ip: str) -> str | None:
     return routes[0].get("dev")
 
 
-def resolve(ref: str, pods: list[Endpoint], node_netns: str | None, role: str = "DST") -> Endpoint:
-    """A pod IP, cali* interface name or namespace name -> that pod's Endpoint; InputError otherwise."""
+def resolve(ref: str, pods: list[Endpoint], node_netns: str | None, role: str | None = None) -> Endpoint:
+    """A pod IP, cali* interface name or namespace name -> that pod's Endpoint; InputError otherwise
+    (its message starts with `role`, e.g. "SRC" or "DST", when given)."""
     ref = (ref or "").strip()
+    role = f"{role} " if role else ""
     for pod in pods:
         if ref in (pod.ip, pod.host_iface, pod.netns) or (pod.name and ref == pod.name):
             return pod
@@ -163,17 +165,17 @@ def resolve(ref: str, pods: list[Endpoint], node_netns: str | None, role: str = 
     if address is not None and address.version == 4:
         dev = _route_dev(node_netns, ref)
         if dev is not None and dev.startswith("cali"):
-            raise InputError(f"{role} {ref} is routed to {dev}, but that veth's peer is not a named network "
+            raise InputError(f"{role}{ref} is routed to {dev}, but that veth's peer is not a named network "
                              "namespace (see `ip netns list`), and probe enters pods by name: give another "
                              f"pod ({_known(pods)})")
         if dev is not None:
-            raise InputError(f"{role} {ref} is not a pod on this node (the node routes it via {dev}): probe "
+            raise InputError(f"{role}{ref} is not a pod on this node (the node routes it via {dev}): probe "
                              "works between two pods of one node; run it on the destination's node, or give "
                              f"a pod of this node ({_known(pods)})")
     elif address is not None:
-        raise InputError(f"{role} {ref}: probe handles IPv4 pods only; give a pod's IPv4 address "
+        raise InputError(f"{role}{ref}: probe handles IPv4 pods only; give a pod's IPv4 address "
                          f"({_known(pods)})")
-    raise InputError(f"{role} {ref!r} is not a pod of this node: give a pod IP, cali* interface or pod "
+    raise InputError(f"{role}{ref!r} is not a pod of this node: give a pod IP, cali* interface or pod "
                      f"network namespace ({_known(pods)})")
 
 

@@ -264,3 +264,16 @@ def test_a_df_probe_larger_than_the_pod_mtu_is_refused_in_the_pod(healthy):
                                   f"{healthy.pod_mtu})" for n in (1, 2, 3))
     assert seen(hops) == {role: 0 for role in ROLES}
     assert seconds < 1.0
+
+
+def test_captures_count_from_the_with_block_and_take_plain_tuples(healthy):
+    src, dst = endpoints.resolve_pair(healthy.pods[1].ip, healthy.pods[0].ip, healthy.node_ns)
+    flow = send.new_flow("udp", src.ip, dst.ip, port=9)
+    points = [(src.netns, "eth0", "src-pod"), (healthy.node_ns, src.host_iface, "src-host"),
+              (healthy.node_ns, dst.host_iface, "dst-host"), (dst.netns, "eth0", "dst-pod")]
+    with capture.CaptureSet(points, flow) as captures:   # no start(): counting began on entry
+        result = send.send(src, flow)
+        hops = captures.stop()
+    assert [(h.role, h.requests, h.netns) for h in hops] == [
+        ("src-pod", 3, src.netns), ("src-host", 3, None), ("dst-host", 3, None), ("dst-pod", 3, dst.netns)]
+    assert all(0 <= h.first_ms < 1000 for h in hops) and result.replies == 3
