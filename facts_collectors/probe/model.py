@@ -50,6 +50,7 @@ class Hop:
     replies: int = 0               # answers (dst -> src, or ICMP errors about the probe) seen
     first_ms: float | None = None  # first request seen, ms after the first probe was sent
     last_ms: float | None = None
+    iface_down: bool = False       # the interface was down while capturing (so it could see nothing)
 
 
 @dataclass(frozen=True)
