@@ -118,6 +118,13 @@ def _source_drop(result, side):
     endpoint = result.src if side == "src" else result.dst
     neighbor = _gateway_neighbor(result, side)
     if neighbor is not None and neighbor.state in _NEIGHBOR_FAILED:
+        # Proxy ARP answers only for an address the kernel would forward from this interface: with
+        # forwarding off, the neighbour failure is the symptom and the routing verdict the cause.
+        if side == "src" and result.route is not None and result.route.error:
+            routed = _route_drop(result, result.flow.count)
+            return Drop(routed.kind, f"{routed.detail}; so proxy ARP on {endpoint.host_iface} does not answer "
+                                     f"{endpoint.ip}'s ARP for {neighbor.ip} ({neighbor.state or 'no entry'})",
+                        packets=routed.packets)
         return _neighbor_drop(result, neighbor, side, result.flow.count)
     what = _REQUEST_WORD[result.flow.proto] if side == "src" else _REPLY_WORD[result.flow.proto]
     return Drop("unknown", f"the {what} never left {endpoint.ip}'s {endpoint.pod_iface} towards "
