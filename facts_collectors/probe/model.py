@@ -154,7 +154,7 @@ class ProbeResult:
             "replied": self.replied,
             "last_seen": self.last_seen,
             "last_seen_role": self.last_seen_role,
-            "hops": [{"where": h.where, "seen": h.requests, "role": h.role, "netns": h.netns, "replies": h.replies,
+            "hops": [{"where": h.where, "seen": h.requests, "role": h.role, "netns": h.netns, "replies": h.replies, "iface_down": h.iface_down,
                       "first_ms": h.first_ms, "last_ms": h.last_ms} for h in self.hops],
             "drop": None if self.drop is None else {
                 "kind": self.drop.kind, "backend": self.drop.backend, "table": self.drop.table,
@@ -194,7 +194,8 @@ def result_from_dict(doc: dict) -> ProbeResult:
         flow=Flow(**doc["flow"]), src=Endpoint(**doc["src"]), dst=Endpoint(**doc["dst"]),
         node_netns=doc.get("node_netns"),
         hops=[Hop(where=h["where"], role=h["role"], netns=h.get("netns"), requests=h["seen"],
-                  replies=h.get("replies", 0), first_ms=h.get("first_ms"), last_ms=h.get("last_ms"))
+                  replies=h.get("replies", 0), first_ms=h.get("first_ms"), last_ms=h.get("last_ms"),
+                  iface_down=bool(h.get("iface_down")))
               for h in doc["hops"]],
         sent=SendResult(**tuples(doc["sent"], "rtt_ms", "errors")) if doc.get("sent") else None,
         route=RouteVerdict(**doc["route"]) if doc.get("route") else None,

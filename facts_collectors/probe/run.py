@@ -53,11 +53,7 @@ def probe(src_ref: str, dst_ref: str, *, node_netns: str | None = None, proto: s
     if not 1 <= count <= MAX_COUNT:
         raise InputError(f"--count {count}: give 1 to {MAX_COUNT} probes")
     preflight(node_netns)
-    pods = endpoints.discover(node_netns)
-    src = endpoints.resolve(src_ref, pods, node_netns)
-    dst = endpoints.resolve(dst_ref, pods, node_netns)
-    if src.ip == dst.ip:
-        raise InputError(f"--from and --to name the same pod ({src.ip}); give two pods of this node")
+    src, dst = endpoints.resolve_pair(src_ref, dst_ref, node_netns)
     flow = send.new_flow(proto, src.ip, dst.ip, port=port, count=count, size=size, dont_fragment=dont_fragment)
     result = ProbeResult(flow=flow, src=src, dst=dst, node_netns=node_netns)
     started = time.monotonic()
@@ -66,7 +62,7 @@ def probe(src_ref: str, dst_ref: str, *, node_netns: str | None = None, proto: s
     kernel_before = kstats.kernel_snapshot(node_netns, ifaces)
     tracer = _tracer(trace, node_netns)
     with tracer:
-        with capture.CaptureSet(capture_points(src, dst, node_netns), flow) as captures:
+        with capture.CaptureSet(capture.capture_points(src, dst, node_netns), flow) as captures:
             result.sent = send.send(src, flow)
             result.hops = captures.stop()
     rules_after = counters.snapshot(node_netns)
@@ -82,12 +78,6 @@ def probe(src_ref: str, dst_ref: str, *, node_netns: str | None = None, proto: s
     analyze.analyze(result, base_chains=getattr(rules_after, "base_chains", None))
     result.duration_s = time.monotonic() - started
     return result
-
-
-def capture_points(src, dst, node_netns):
-    """(netns, interface, role) of the four places the guide runs tcpdump, in path order."""
-    return [(src.netns, src.pod_iface, "src-pod"), (node_netns, src.host_iface, "src-host"),
-            (node_netns, dst.host_iface, "dst-host"), (dst.netns, dst.pod_iface, "dst-pod")]
 
 
 class _NoTrace:
