@@ -154,8 +154,9 @@ class ProbeResult:
             "replied": self.replied,
             "last_seen": self.last_seen,
             "last_seen_role": self.last_seen_role,
-            "hops": [{"where": h.where, "seen": h.requests, "role": h.role, "netns": h.netns, "replies": h.replies, "iface_down": h.iface_down,
-                      "first_ms": h.first_ms, "last_ms": h.last_ms} for h in self.hops],
+            "hops": [{"where": h.where, "seen": h.requests, "role": h.role, "netns": h.netns,
+                      "replies": h.replies, "iface_down": h.iface_down, "first_ms": h.first_ms,
+                      "last_ms": h.last_ms} for h in self.hops],
             "drop": None if self.drop is None else {
                 "kind": self.drop.kind, "backend": self.drop.backend, "table": self.drop.table,
                 "chain": self.drop.chain, "rule": self.drop.rule, "packets": self.drop.packets,
