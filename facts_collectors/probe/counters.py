@@ -45,6 +45,7 @@ _NFT_HANDLE = re.compile(r"\s+# handle \d+\s*$")
 _IPT_COUNTS = re.compile(r"^\[\d+:\d+\]\s+")
 _TABLE_LINE = re.compile(r"^table\s+(\S+)\s+(\S+)\s*\{")
 _INCOMPATIBLE = re.compile(r"Table `([^']+)' is incompatible")
+_SAVE_TABLE = re.compile(r"^\*([A-Za-z0-9_-]+)\s*$", re.M)
 
 
 @dataclass(frozen=True)
@@ -79,53 +80,56 @@ def snapshot(node_netns: str | None) -> NetfilterSnapshot:
 
     A dump that cannot be read (module absent, tool missing, error, timeout) becomes a note in
     the snapshot; only a missing `ip` with a namespace given raises InputError."""
-    snap = NetfilterSnapshot()
+    notes: list[str] = []
+    legacy = nft_save = ruleset = None
     if module_present("ip_tables"):
-        _read_iptables(snap, node_netns, LEGACY_SAVE, "legacy")
+        legacy = _dump(node_netns, LEGACY_SAVE, notes)
     else:
-        snap.notes.append("iptables-legacy-save not read: kernel module ip_tables not loaded "
-                          "(reading would load it); no legacy rules can exist")
-    nft_tables_covered: set[str] | None = None
+        notes.append("iptables-legacy-save not read: kernel module ip_tables not loaded "
+                     "(reading would load it); no legacy rules can exist")
     if module_present("nf_tables"):
-        nft_tables_covered = _read_iptables(snap, node_netns, NFT_SAVE, "nft")
-        _read_nft(snap, node_netns, nft_tables_covered)
+        nft_save = _dump(node_netns, NFT_SAVE, notes)
+        ruleset = _dump(node_netns, NFT_LIST, notes)
     else:
-        snap.notes.append("iptables-nft-save and nft not read: kernel module nf_tables not loaded "
-                          "(reading would load it); no nft rules can exist")
-    return snap
+        notes.append("iptables-nft-save and nft not read: kernel module nf_tables not loaded "
+                     "(reading would load it); no nft rules can exist")
+    return build_snapshot(legacy, nft_save, ruleset, notes)
 
 
-def _read_iptables(snap, netns, argv, backend) -> set[str] | None:
-    """Add one iptables-save dump; returns the tables it showed (None when it was not read)."""
-    command = " ".join(argv)
+def _dump(netns, argv, notes) -> str | None:
     out = _exec.run(netns, argv, timeout=TIMEOUT)
-    if not out.ok:
-        snap.notes.append(f"{command} not read: {out.problem or _exec.first_line(out.stderr) or 'exit ' + str(out.returncode)}")
-        return None
-    snap.sources.append(command)
-    counters = counters_from_iptables_save(out.stdout, backend, command)
-    snap.counters.extend(counters)
-    shown = {c.table for c in counters}
-    # iptables-nft leaves out a table it cannot show (nft-native rules in it): nft shows it instead.
-    shown -= set(_INCOMPATIBLE.findall(out.stdout + out.stderr))
-    return shown
+    if out.ok:
+        # iptables-nft-save names tables it cannot show on stderr; keep that line with the dump.
+        return out.stdout + "".join(line + "\n" for line in out.stderr.splitlines()
+                                    if _INCOMPATIBLE.search(line))
+    reason = out.problem or _exec.first_line(out.stderr) or f"exit {out.returncode}"
+    notes.append(f"{' '.join(argv)} not read: {reason}")
+    return None
 
 
-def _read_nft(snap, netns, iptables_nft_tables):
-    command = " ".join(NFT_LIST)
-    out = _exec.run(netns, NFT_LIST, timeout=TIMEOUT)
-    if not out.ok:
-        snap.notes.append(f"{command} not read: {out.problem or _exec.first_line(out.stderr) or 'exit ' + str(out.returncode)}")
-        return
-    snap.sources.append(command)
-    if iptables_nft_tables is not None:
-        # ip6 tables are ip6tables-nft's and never see the IPv4 probe.
-        skip = {("ip", name) for name in iptables_nft_tables} | {("ip6", name) for name in IPTABLES_TABLE_NAMES}
-    else:
-        skip = set()
-        snap.notes.append("iptables-nft-save was not read: nft's own view of the iptables-nft tables "
-                          "is counted instead")
-    snap.counters.extend(counters_from_nft_ruleset(out.stdout, command, skip=skip))
+def build_snapshot(legacy_save: str | None, nft_save: str | None, nft_ruleset: str | None,
+                   notes=()) -> NetfilterSnapshot:
+    """A snapshot from the three dumps' text (None: not read)."""
+    snap = NetfilterSnapshot(notes=list(notes))
+    if legacy_save is not None:
+        snap.sources.append(" ".join(LEGACY_SAVE))
+        snap.counters.extend(counters_from_iptables_save(legacy_save, "legacy", " ".join(LEGACY_SAVE)))
+    if nft_save is not None:
+        snap.sources.append(" ".join(NFT_SAVE))
+        snap.counters.extend(counters_from_iptables_save(nft_save, "nft", " ".join(NFT_SAVE)))
+    if nft_ruleset is not None:
+        snap.sources.append(" ".join(NFT_LIST))
+        if nft_save is not None:
+            # iptables-nft leaves out a table it cannot show (nft-native rules in it): nft counts it.
+            shown = set(_SAVE_TABLE.findall(nft_save)) - set(_INCOMPATIBLE.findall(nft_save))
+            # ip6 tables are ip6tables-nft's and never see an IPv4 probe.
+            skip = {("ip", name) for name in shown} | {("ip6", name) for name in IPTABLES_TABLE_NAMES}
+        else:
+            skip = set()
+            snap.notes.append("iptables-nft-save was not read: nft's own view of the iptables-nft "
+                              "tables is counted instead")
+        snap.counters.extend(counters_from_nft_ruleset(nft_ruleset, " ".join(NFT_LIST), skip=skip))
+    return snap
 
 
 def counters_from_iptables_save(text: str, backend: str, source: str) -> list[Counter]:

@@ -5,6 +5,10 @@ Sources, all read inside the node namespace (each namespace has its own):
     (Ip.InAddrErrors, Ip.OutNoRoutes, IpExt.InNoRoutes, TcpExt.IPReversePathFilter, ...);
   - /proc/net/stat/nf_conntrack: conntrack's per-CPU statistics summed (`nf_conntrack.drop`,
     `nf_conntrack.invalid`, `nf_conntrack.insert_failed`, ...), present only while conntrack is;
+  - /proc/net/stat/arp_cache: the neighbour table's, summed the same way
+    (`arp_cache.unresolved_discards`: packets dropped because ARP never resolved; only the
+    host's own namespace has this file). /proc/net/stat/rt_cache is not read: its numbers are the
+    whole machine's in every namespace, so other traffic moves them as much as the probe does;
   - `ip -s -j link show dev X`: the rx/tx dropped and error counters of the given interfaces
     (`calia1b2.rx_dropped`, ...).
 """
@@ -12,6 +16,7 @@ Sources, all read inside the node namespace (each namespace has its own):
 from __future__ import annotations
 
 import json
+import re
 
 from . import _exec
 from .model import KernelCounterMove
@@ -19,13 +24,17 @@ from .model import KernelCounterMove
 SNMP = "/proc/net/snmp"
 NETSTAT = "/proc/net/netstat"
 CONNTRACK_STAT = "/proc/net/stat/nf_conntrack"
+ARP_STAT = "/proc/net/stat/arp_cache"
 LINK_STATS = "ip -s -j link"
 
 # Values that are settings or gauges, not counters: a "rise" would mean nothing about the probe.
 _NOT_COUNTERS = {"Ip.Forwarding", "Ip.DefaultTTL", "Tcp.RtoAlgorithm", "Tcp.RtoMin", "Tcp.RtoMax",
-                 "Tcp.MaxConn", "Tcp.CurrEstab", "nf_conntrack.entries"}
+                 "Tcp.MaxConn", "Tcp.CurrEstab", "nf_conntrack.entries", "arp_cache.entries"}
 _LINK_FIELDS = {"rx": ("dropped", "errors", "over_errors", "missed"),
                 "tx": ("dropped", "errors", "carrier_errors", "aborted_errors")}
+
+
+_STAT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class KernelSnapshot(dict):
@@ -47,12 +56,15 @@ def kernel_snapshot(node_netns: str | None, ifaces: list[str]) -> KernelSnapshot
     """Read the counters (inside `node_netns` when given). A source that cannot be read becomes a
     note; only a missing `ip` with a namespace given raises InputError."""
     snap = KernelSnapshot()
-    for path, parse in ((SNMP, parse_snmp), (NETSTAT, parse_snmp), (CONNTRACK_STAT, parse_conntrack_stat)):
+    for path, parse in ((SNMP, parse_snmp), (NETSTAT, parse_snmp), (CONNTRACK_STAT, parse_conntrack_stat),
+                        (ARP_STAT, parse_arp_cache_stat)):
         out = _exec.run(node_netns, ("cat", path))
         if out.ok:
             snap.add(parse(out.stdout), path)
         elif path == CONNTRACK_STAT and "No such file" in out.stderr:
             snap.notes.append(f"{path} absent: connection tracking is not loaded")
+        elif path == ARP_STAT and "No such file" in out.stderr:
+            pass  # only the host's own namespace has it: nothing is missing
         else:
             snap.notes.append(f"{path} not read: {out.problem or _exec.first_line(out.stderr)}")
     for iface in ifaces:
@@ -80,6 +92,8 @@ def kernel_moves(before: dict, after: dict) -> list[KernelCounterMove]:
 def _guess_source(name: str) -> str:
     if name.startswith("nf_conntrack."):
         return CONNTRACK_STAT
+    if name.startswith("arp_cache."):
+        return ARP_STAT
     if "_" in name.split(".", 1)[-1]:
         return LINK_STATS
     return "/proc/net/snmp or /proc/net/netstat"
@@ -121,11 +135,23 @@ def parse_conntrack_stat(text: str) -> dict[str, int]:
     """`/proc/net/stat/nf_conntrack`: a header, then one line of hex numbers per CPU; summed.
 
     A CPU line whose length differs from the header or that is not hex is skipped."""
+    return _per_cpu_stat(text, "nf_conntrack")
+
+
+def parse_arp_cache_stat(text: str) -> dict[str, int]:
+    """`/proc/net/stat/arp_cache`: the same layout as the conntrack statistics."""
+    return _per_cpu_stat(text, "arp_cache")
+
+
+def _per_cpu_stat(text: str, prefix: str) -> dict[str, int]:
     lines = [line for line in _whole_lines(text) if line.strip()]
     if not lines:
         return {}
     names = lines[0].split()
+    if not names or not all(_STAT_NAME.match(name) for name in names):
+        return {}
     totals = dict.fromkeys(names, 0)
+    rows = 0
     for line in lines[1:]:
         words = line.split()
         if len(words) != len(names):
@@ -134,9 +160,11 @@ def parse_conntrack_stat(text: str) -> dict[str, int]:
             numbers = [int(word, 16) for word in words]
         except ValueError:
             continue
+        rows += 1
         for name, number in zip(names, numbers):
-            totals[name] += number
-    return {f"nf_conntrack.{name}": value for name, value in totals.items()}
+            # `entries` is the table's size, printed again on every CPU's line: not summed
+            totals[name] = number if name == "entries" else totals[name] + number
+    return {f"{prefix}.{name}": value for name, value in totals.items()} if rows else {}
 
 
 def parse_link_stats(text: str) -> dict[str, int]:
