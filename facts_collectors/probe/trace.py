@@ -172,21 +172,9 @@ class DropTrace:
     def reasons(self) -> list[str]:
         """Drop reasons seen, most frequent first: "NETFILTER_DROP x3 at nf_hook_slow"; a first line
         says so when the kernel has no drop reasons; [] when tracing saw no drop."""
-        counted = Counter()
-        for line in self.events():
-            match = _EVENT_LINE.search(line)
-            body = match.group(2) if match else line
-            fields = dict(_FIELD.findall(body))
-            reason = _REASON.search(body)
-            location = fields.get("location", "?").split("+", 1)[0]
-            counted[(reason.group(1) if reason else None, location)] += 1
-        summary = []
-        if not self.has_reasons and self.mode is not None:
-            summary.append("this kernel's skb:kfree_skb has no drop reasons (they came with Linux 5.17): "
-                           "drop locations only")
-        for (reason, location), count in counted.most_common():
-            summary.append(f"{reason + ' ' if reason else ''}x{count} at {location}")
-        return summary
+        if self.mode is None:
+            return []
+        return summarise(self.events(), self.has_reasons)
 
     # --- leaving ---------------------------------------------------------------------------------
 
@@ -287,6 +275,27 @@ class DropTrace:
                 self.notes.append(f"--trace: removed tracing instance {name} left by a killed probe")
             except OSError:
                 pass
+
+
+def summarise(lines: list[str], has_reasons: bool = True) -> list[str]:
+    """kfree_skb event lines -> "REASON xN at function" lines, most frequent first."""
+    counted: Counter = Counter()
+    for line in lines:
+        match = _EVENT_LINE.search(line)
+        if not match:
+            continue
+        body = match.group(2)
+        fields = dict(_FIELD.findall(body))
+        reason = _REASON.search(body)
+        location = fields.get("location", "?").split("+", 1)[0]
+        counted[(reason.group(1) if reason else None, location)] += 1
+    summary = []
+    if not has_reasons:
+        summary.append("this kernel's skb:kfree_skb has no drop reasons (they came with Linux 5.17): "
+                       "drop locations only")
+    for (reason, location), count in counted.most_common():
+        summary.append(f"{reason + ' ' if reason else ''}x{count} at {location}")
+    return summary
 
 
 # --- tracefs access --------------------------------------------------------------------------------

@@ -55,7 +55,9 @@ def parse_route_get(stdout: str, stderr: str = "", returncode: int = 0) -> Route
         return RouteVerdict(text=message, error=match.group(1) if match else message)
     lines = [line.rstrip() for line in stdout.splitlines() if line.strip()]
     text = "\n".join(lines[:3])
-    words = lines[0].split() if lines else []
+    # a first line without its newline was cut: its last word may be half a name
+    whole = stdout.split("\n")[0] if "\n" in stdout else ""
+    words = whole.split()
     found: dict[str, str] = {}
     for key, value in zip(words, words[1:]):
         if key in _ROUTE_KEYS and key not in found:
