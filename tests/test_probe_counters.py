@@ -10,6 +10,7 @@ import random
 from pathlib import Path
 
 import pytest
+from calirules.base.errors import InputError
 from calirules.facts_collectors.probe import counters, kstats
 from calirules.facts_collectors.probe.counters import build_snapshot, drops, last_accept_or_jump, moves
 from calirules.facts_collectors.probe.model import CounterMove, KernelCounterMove
@@ -170,6 +171,13 @@ def test_snapshot_without_the_modules_reads_nothing(monkeypatch):
     snap = counters.snapshot(None)
     assert snap.counters == [] and snap.sources == []
     assert len(snap.notes) == 2 and all("reading would load it" in note for note in snap.notes)
+
+
+def test_snapshot_of_an_unknown_namespace_is_an_input_error():
+    with pytest.raises(InputError, match="no network namespace named 'cc2-no-such-node'"):
+        counters.snapshot("cc2-no-such-node")
+    with pytest.raises(InputError, match="no network namespace named 'cc2-no-such-node'"):
+        kstats.kernel_snapshot("cc2-no-such-node", [])
 
 
 # --- kernel statistics ---------------------------------------------------------------------------

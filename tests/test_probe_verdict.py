@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from calirules.base.errors import InputError
 from calirules.facts_collectors.probe import trace, verdict
-from calirules.facts_collectors.probe.model import ConntrackState, Endpoint, Flow, Neighbor, RouteVerdict
+from calirules.facts_collectors.probe.model import ConntrackState, Endpoint, Flow, RouteVerdict
 
 KERNEL = Path(__file__).parent / "fixtures" / "probe" / "kernel"
 
@@ -73,8 +73,6 @@ def test_route_verdict_without_ip_is_an_input_error(tmp_path, monkeypatch):
     endpoint = Endpoint(ip="198.18.8.10", netns="x", host_iface="cali0")
     with pytest.raises(InputError, match="iproute2"):
         verdict.route_verdict(None, endpoint, endpoint)
-    with pytest.raises(InputError, match="iproute2"):
-        verdict.route_verdict("cc2-absent", endpoint, endpoint)
 
 
 # --- gateway neighbours ------------------------------------------------------------------------
@@ -92,10 +90,14 @@ def test_neighbour_parser_on_garbage():
         assert all(entry["state"] is None for entry in verdict.parse_neigh_json(text))
 
 
-def test_neighbours_of_a_pod_that_cannot_be_read(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path))   # no ip: an unknown namespace's entry is unknown
-    found = verdict.gateway_neighbors([Endpoint(ip="198.18.8.10", netns="", host_iface="c", gateway="169.254.1.1")])
-    assert found == [Neighbor(netns="", ip="169.254.1.1", dev="eth0", state=None)]
+def test_unknown_namespaces_are_input_errors():
+    pod = Endpoint(ip="198.18.8.10", netns="cc2-no-such-pod", host_iface="cali0", gateway="169.254.1.1")
+    with pytest.raises(InputError, match="no network namespace named 'cc2-no-such-pod'"):
+        verdict.gateway_neighbors([pod])
+    with pytest.raises(InputError, match="no network namespace named 'cc2-no-such-node'"):
+        verdict.route_verdict("cc2-no-such-node", pod, pod)
+    with pytest.raises(InputError, match="no network namespace"):
+        verdict.gateway_neighbors([Endpoint(ip="198.18.8.10", netns="", host_iface="cali0")])
 
 
 # --- conntrack ---------------------------------------------------------------------------------

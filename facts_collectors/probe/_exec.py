@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from calirules.base.errors import InputError
 
 DEFAULT_TIMEOUT = 5.0
+NETNS_DIR = Path("/var/run/netns")
 
 # Which package ships each tool the probe reads with (for the missing-tool message).
 PACKAGES = {
@@ -49,8 +51,11 @@ def in_netns(netns: str | None, argv: list[str] | tuple) -> list[str]:
 
 
 def run(netns: str | None, argv, timeout: float = DEFAULT_TIMEOUT) -> Output:
-    """Run `argv` (inside `netns` when given). Never raises for a missing tool other than `ip`
-    when a namespace is asked for: that one raises InputError, since nothing can be read then."""
+    """Run `argv` (inside `netns` when given). Raises InputError only when nothing at all can be
+    read: a namespace that does not exist, or `ip` missing when a namespace is asked for. Any
+    other failure (tool missing, error, timeout) is in the Output for the caller to note."""
+    if netns is not None and (not netns or "/" in netns or not (NETNS_DIR / netns).exists()):
+        raise InputError(f"no network namespace named {netns!r}: give one `ip netns list` shows")
     full = in_netns(netns, argv)
     try:
         proc = subprocess.run(full, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,

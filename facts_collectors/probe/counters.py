@@ -12,6 +12,9 @@ A counter is keyed by (backend, table, chain, rule text, occurrence), not by its
 rewrites chains while it runs, and a rule that moved up one place is still the same rule. When the
 ruleset changed between the two snapshots, `ruleset_changes` says how; rules present in only one
 snapshot, or whose counter went down (recreated), are not compared.
+
+Failures: a dump that cannot be read (module absent, tool missing, error, timeout) is a note in
+the snapshot; InputError only for a namespace that does not exist or `ip` missing.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ _SAVE_TABLE = re.compile(r"^\*([A-Za-z0-9_-]+)\s*$", re.M)
 
 
 @dataclass(frozen=True)
-class Counter:
+class RuleCounter:
     """One rule's or base-chain policy's counter in one snapshot."""
     backend: str                 # legacy | nft
     table: str                   # iptables table name; "<family> <name>" for a native nft table
@@ -70,7 +73,7 @@ class Counter:
 @dataclass
 class NetfilterSnapshot:
     """Every counted rule and policy, in ruleset order (a chain's rules, then its policy)."""
-    counters: list = field(default_factory=list)    # [Counter]
+    counters: list = field(default_factory=list)    # [RuleCounter]
     sources: list = field(default_factory=list)     # the commands read
     notes: list = field(default_factory=list)       # dumps not read, and why
 
@@ -132,7 +135,7 @@ def build_snapshot(legacy_save: str | None, nft_save: str | None, nft_ruleset: s
     return snap
 
 
-def counters_from_iptables_save(text: str, backend: str, source: str) -> list[Counter]:
+def counters_from_iptables_save(text: str, backend: str, source: str) -> list[RuleCounter]:
     """Counters of an `iptables-save -c` dump (rules without a counter are left out)."""
     lines = text.split("\n")
     counters = []
@@ -144,16 +147,16 @@ def counters_from_iptables_save(text: str, backend: str, source: str) -> list[Co
                     continue
                 raw = _line_at(lines, rule["source"])
                 text_ = _IPT_COUNTS.sub("", raw.strip()) if raw else _rebuild(chain["name"], rule)
-                counters.append(Counter(backend, table["name"], chain["name"], text_, rule.get("target"),
+                counters.append(RuleCounter(backend, table["name"], chain["name"], text_, rule.get("target"),
                                         rule["packets"], rule["bytes"], position, seen.get(text_, 0), source))
                 seen[text_] = seen.get(text_, 0) + 1
             if chain["policy"] and "packets" in chain:
-                counters.append(Counter(backend, table["name"], chain["name"], None, chain["policy"],
+                counters.append(RuleCounter(backend, table["name"], chain["name"], None, chain["policy"],
                                         chain["packets"], chain["bytes"], None, 0, source))
     return counters
 
 
-def counters_from_nft_ruleset(text: str, source: str, skip: set = frozenset()) -> list[Counter]:
+def counters_from_nft_ruleset(text: str, source: str, skip: set = frozenset()) -> list[RuleCounter]:
     """Counters of `nft list ruleset` rules that have a `counter`, table by table.
 
     `skip` holds (family, name) pairs of tables to leave out. Each table is parsed on its own
@@ -174,7 +177,7 @@ def counters_from_nft_ruleset(text: str, source: str, skip: set = frozenset()) -
                     if "packets" not in rule:
                         continue
                     text_ = _nft_rule_text(lines, rule["source"])
-                    counters.append(Counter("nft", f"{family} {name}", chain["name"], text_,
+                    counters.append(RuleCounter("nft", f"{family} {name}", chain["name"], text_,
                                             rule.get("target"), rule["packets"], rule["bytes"], position,
                                             seen.get(text_, 0), source))
                     seen[text_] = seen.get(text_, 0) + 1

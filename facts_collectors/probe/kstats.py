@@ -11,6 +11,9 @@ Sources, all read inside the node namespace (each namespace has its own):
     whole machine's in every namespace, so other traffic moves them as much as the probe does;
   - `ip -s -j link show dev X`: the rx/tx dropped and error counters of the given interfaces
     (`calia1b2.rx_dropped`, ...).
+
+Failures: a file or interface that cannot be read is a note on the snapshot (`.notes`);
+InputError only for a namespace that does not exist or `ip` missing.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@
   healthy Calico node; FAILED/INCOMPLETE when nobody does).
 - `conntrack_state`: the flow's conntrack entries (UNREPLIED), the INVALID count rise, and how
   full the table is.
+
+Failures: InputError when the node or a pod namespace does not exist or `ip` is missing (no
+verdict can be asked then); the conntrack tool missing or a /proc file unreadable is a note on
+the ConntrackState. A pod whose neighbour table cannot be read is reported with state None.
 """
 
 from __future__ import annotations

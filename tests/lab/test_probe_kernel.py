@@ -158,6 +158,20 @@ def node_state(lab: Lab) -> dict:
     return state
 
 
+def test_conntrack_tool_missing_in_the_namespace_is_a_note(tmp_path, monkeypatch):
+    skip_unless_lab("legacy")
+    for tool in ("ip", "cat"):
+        (tmp_path / tool).symlink_to(subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True,
+                                                    text=True, check=True).stdout.strip())
+    with Lab(PREFIX, pods=2, backend="legacy") as lab:
+        monkeypatch.setenv("PATH", str(tmp_path))   # ip netns exec finds no conntrack
+        state = verdict.conntrack_state(lab.node_ns, Flow("icmp", lab.pod(0).ip, lab.pod(1).ip), {}, {})
+        monkeypatch.undo()
+    assert state.entries == () and state.count == 0 and state.max and state.max > 0
+    assert state.notes == ("conntrack entries not read: conntrack: command not found "
+                           "(install conntrack (conntrack-tools))",)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_readers_change_nothing(backend):
     skip_unless_lab(backend)
