@@ -236,7 +236,10 @@ def test_trace_names_the_drop_and_is_undone_on_exit():
             assert instance_state(tracer.instance) == ("1", trace.IPV4_FILTER)   # really on, while it runs
             assert not lab.ping(0, 1, count=PINGS)
         assert tracing_state() == before
-    assert "NETFILTER_DROP x3 at nf_hook_slow" in tracer.reasons()
+    # the tracepoint sees the whole machine: other programs' drops may add to the probe's three
+    counts = [int(line.split(" x", 1)[1].split()[0]) for line in tracer.reasons()
+              if line.startswith("NETFILTER_DROP x") and line.endswith(" at nf_hook_slow")]
+    assert counts and counts[0] >= PINGS, tracer.reasons()
     assert "instances/calirules-probe-" in tracer.changes
 
 
