@@ -82,7 +82,7 @@ def snapshot(node_netns: str | None) -> NetfilterSnapshot:
     """Read every counter of the node namespace (None: the current one). Read-only.
 
     A dump that cannot be read (module absent, tool missing, error, timeout) becomes a note in
-    the snapshot; only a missing `ip` with a namespace given raises InputError."""
+    the snapshot; InputError only for a namespace that does not exist or `ip` missing."""
     notes: list[str] = []
     legacy = nft_save = ruleset = None
     if module_present("ip_tables"):

@@ -57,7 +57,7 @@ class KernelSnapshot(dict):
 
 def kernel_snapshot(node_netns: str | None, ifaces: list[str]) -> KernelSnapshot:
     """Read the counters (inside `node_netns` when given). A source that cannot be read becomes a
-    note; only a missing `ip` with a namespace given raises InputError."""
+    note; InputError only for a namespace that does not exist or `ip` missing."""
     snap = KernelSnapshot()
     for path, parse in ((SNMP, parse_snmp), (NETSTAT, parse_snmp), (CONNTRACK_STAT, parse_conntrack_stat),
                         (ARP_STAT, parse_arp_cache_stat)):

@@ -67,7 +67,9 @@ class DropTrace:
         self._pipe_fd: int | None = None
         self._reader: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wake: tuple[int, int] | None = None   # a pipe that wakes the reader to stop at once
         self._lines: list[str] = []
+        self._pending = b""
         self._kernel_filter = False
         self._observe_since = 0.0
         self._lock = threading.Lock()
@@ -103,6 +105,11 @@ class DropTrace:
         self._install_handlers()
         try:
             self._start()
+        except OSError as exc:
+            self._restore()
+            self.mode = None
+            self.notes.append(f"--trace: could not switch skb:kfree_skb on ({exc.strerror or exc}); "
+                              "nothing traced, nothing left changed")
         except BaseException:
             self._restore()
             raise
@@ -127,6 +134,7 @@ class DropTrace:
             self.notes.append("--trace: the kernel refused the IPv4 filter; drops are filtered here instead")
         self._pipe_fd = os.open(base + "trace_pipe", os.O_RDONLY | os.O_NONBLOCK, dir_fd=self._root_fd)
         _write(self._root_fd, f"{self._event}/enable", "1")
+        self._wake = os.pipe()
         self._reader = threading.Thread(target=self._read_pipe, name="calirules-drop-trace", daemon=True)
         self._reader.start()
         self.notes.append(f"--trace: skb:kfree_skb switched on in tracing instance {self.instance}"
@@ -137,30 +145,27 @@ class DropTrace:
     # --- reading ---------------------------------------------------------------------------------
 
     def _read_pipe(self):
-        pending = b""
         while not self._stop.is_set():
             try:
-                ready, _, _ = select.select([self._pipe_fd], [], [], 0.1)
+                ready, _, _ = select.select([self._pipe_fd, self._wake[0]], [], [], 1.0)
             except (OSError, ValueError, TypeError):
                 return
-            if not ready:
-                continue
-            pending = self._drain(pending)
+            if self._pipe_fd in ready:
+                self._drain()
 
-    def _drain(self, pending: bytes = b"") -> bytes:
+    def _drain(self) -> None:
+        """Read what the pipe holds now; a line split across reads waits in `_pending`."""
         while True:
             fd = self._pipe_fd
             if fd is None:
-                return pending
+                return
             try:
                 chunk = os.read(fd, 65536)
-            except BlockingIOError:
-                return pending
-            except OSError:
-                return pending
+            except OSError:   # BlockingIOError: nothing more for now
+                return
             if not chunk:
-                return pending
-            *whole, pending = (pending + chunk).split(b"\n")
+                return
+            *whole, self._pending = (self._pending + chunk).split(b"\n")
             for line in whole:
                 if b"kfree_skb:" in line and len(self._lines) < MAX_EVENTS:
                     self._lines.append(line.decode(errors="replace"))
@@ -192,32 +197,44 @@ class DropTrace:
             if self._restored:
                 return
             self._restored = True
+        # A Ctrl-C in the middle would stop the restoring half-way: hold signals until it is done
+        # (they arrive afterwards, at the handlers that were there before).
+        held = _hold_signals()
         try:
-            if self._pipe_fd is not None and self.mode in ("instance", "top-level"):
+            if self._event and "enable" in self._saved:
                 try:
                     _write(self._root_fd, f"{self._event}/enable", _enable_value(self._saved.get("enable", "0")))
                 except OSError as exc:
                     self.notes.append(f"--trace: could not switch skb:kfree_skb back off: {exc}")
             self._stop.set()
+            if self._wake is not None:
+                os.write(self._wake[1], b"x")
             if self._reader is not None and self._reader is not threading.current_thread():
                 self._reader.join(timeout=2)
             if self._pipe_fd is not None:
                 self._drain()
                 fd, self._pipe_fd = self._pipe_fd, None
                 os.close(fd)
+            if self._wake is not None:
+                for fd in self._wake:
+                    os.close(fd)
+                self._wake = None
             if self._event and "filter" in self._saved and self._kernel_filter:
                 try:
                     _write(self._root_fd, f"{self._event}/filter", _filter_value(self._saved["filter"]))
                 except OSError as exc:
                     self.notes.append(f"--trace: could not restore the tracepoint filter: {exc}")
-            if self.mode == "instance" and self.instance:
+            if self.instance:   # named before it is made: a signal may land in between
                 try:
                     os.rmdir(f"instances/{self.instance}", dir_fd=self._root_fd)
+                except FileNotFoundError:
+                    pass
                 except OSError as exc:
                     self.notes.append(f"--trace: could not remove tracing instance {self.instance}: {exc}")
         finally:
             self._close_root()
             self._uninstall_handlers()
+            _release_signals(held)
 
     def _close_root(self):
         if self._root_fd is not None:
@@ -275,6 +292,20 @@ class DropTrace:
                 self.notes.append(f"--trace: removed tracing instance {name} left by a killed probe")
             except OSError:
                 pass
+
+
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+def _hold_signals():
+    if threading.current_thread() is not threading.main_thread():
+        return None   # signals are handled in the main thread only; nothing to hold here
+    return signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+
+
+def _release_signals(previous) -> None:
+    if previous is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def summarise(lines: list[str], has_reasons: bool = True) -> list[str]:

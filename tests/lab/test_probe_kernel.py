@@ -8,6 +8,7 @@ fault, reads before and after a 3-packet ping, and checks what the readers name.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -274,6 +275,38 @@ def test_trace_is_undone_when_the_probe_is_interrupted(signum):
     # ends by dying of SIGINT
     assert code == -signum, child.stderr.read()
     assert tracing_state(child.pid) == before
+
+
+STARTING_CHILD = textwrap.dedent("""
+    import sys, time
+    from calirules.facts_collectors.probe.trace import DropTrace
+    print("started", flush=True)
+    with DropTrace("cc2-child") as tracer:
+        time.sleep(30)
+    """)
+
+
+def test_ctrl_c_at_any_moment_leaves_nothing_on():
+    skip_unless_lab()
+    before = tracing_state()
+    if before[0].startswith("1"):
+        pytest.skip("skb:kfree_skb is already traced here")
+    rng = random.Random(11)
+    for _ in range(12):
+        child = subprocess.Popen([sys.executable, "-c", STARTING_CHILD], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+        try:
+            assert child.stdout.readline().strip() == "started"
+            time.sleep(rng.uniform(0, 0.06))   # while entering, switching on, or already reading
+            for _ in range(rng.choice((1, 1, 3))):
+                child.send_signal(signal.SIGINT)
+                time.sleep(0.002)
+            child.wait(timeout=10)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        assert tracing_state(child.pid) == before
 
 
 def test_an_instance_left_by_a_killed_probe_is_removed_next_time():
