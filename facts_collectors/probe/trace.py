@@ -72,8 +72,12 @@ class DropTrace:
         self._pending = b""
         self._kernel_filter = False
         self._observe_since = 0.0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()   # a signal handler may restore while the main thread holds it
+        self._critical = False
         self._restored = False
+        self._restoring = False
+        self._deferred: list[int] = []
+        self._from_signal = False             # restoring because of a signal, which acts after it
         self._old_handlers: dict[int, object] = {}
 
     @property
@@ -102,6 +106,7 @@ class DropTrace:
                               "nothing changed, its events were read without consuming them")
             return self
         self._remove_stale_instances()
+        self._critical = True
         self._install_handlers()
         try:
             self._start()
@@ -113,6 +118,10 @@ class DropTrace:
         except BaseException:
             self._restore()
             raise
+        finally:
+            self._critical = False
+        if self._deferred and not self._restored:
+            self._act_on(self._deferred.pop(0), None)   # Ctrl-C while switching on: undo, then stop
         return self
 
     def _start(self):
@@ -196,10 +205,7 @@ class DropTrace:
         with self._lock:
             if self._restored:
                 return
-            self._restored = True
-        # A Ctrl-C in the middle would stop the restoring half-way: hold signals until it is done
-        # (they arrive afterwards, at the handlers that were there before).
-        held = _hold_signals()
+            self._restored = self._restoring = True
         try:
             if self._event and "enable" in self._saved:
                 try:
@@ -234,7 +240,11 @@ class DropTrace:
         finally:
             self._close_root()
             self._uninstall_handlers()
-            _release_signals(held)
+            self._restoring = False
+            deferred, self._deferred = self._deferred, []
+            if not self._from_signal:
+                for signum in deferred:   # a signal that came while restoring acts now, as it would have
+                    os.kill(os.getpid(), signum)
 
     def _close_root(self):
         if self._root_fd is not None:
@@ -260,7 +270,17 @@ class DropTrace:
         self._old_handlers = {}
 
     def _on_signal(self, signum, frame):
+        if self._critical or self._restoring:
+            # Raising in the middle of switching on or off would leave a half-made state (and an
+            # open file that keeps the instance from being removed): act once that step is done.
+            if not self._deferred:
+                self._deferred.append(signum)
+            return
+        self._act_on(signum, frame)
+
+    def _act_on(self, signum, frame):
         previous = self._old_handlers.get(signum, signal.SIG_DFL)
+        self._from_signal = True
         self._restore()  # puts the previous handlers back too
         if callable(previous):
             previous(signum, frame)        # Python's own SIGINT handler raises KeyboardInterrupt
@@ -292,20 +312,6 @@ class DropTrace:
                 self.notes.append(f"--trace: removed tracing instance {name} left by a killed probe")
             except OSError:
                 pass
-
-
-_HELD = {signal.SIGINT, signal.SIGTERM}
-
-
-def _hold_signals():
-    if threading.current_thread() is not threading.main_thread():
-        return None   # signals are handled in the main thread only; nothing to hold here
-    return signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
-
-
-def _release_signals(previous) -> None:
-    if previous is not None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def summarise(lines: list[str], has_reasons: bool = True) -> list[str]:

@@ -286,20 +286,22 @@ STARTING_CHILD = textwrap.dedent("""
     """)
 
 
-def test_ctrl_c_at_any_moment_leaves_nothing_on():
+def test_a_signal_at_any_moment_leaves_nothing_on():
+    # (this found a Ctrl-C landing inside the write that switches the tracepoint on, which used to
+    # leave the instance behind: it held the file open while the handler tried to remove it)
     skip_unless_lab()
     before = tracing_state()
     if before[0].startswith("1"):
         pytest.skip("skb:kfree_skb is already traced here")
     rng = random.Random(11)
-    for _ in range(12):
+    for _ in range(20):
         child = subprocess.Popen([sys.executable, "-c", STARTING_CHILD], stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL, text=True, cwd=REPO)
         try:
             assert child.stdout.readline().strip() == "started"
             time.sleep(rng.uniform(0, 0.06))   # while entering, switching on, or already reading
             for _ in range(rng.choice((1, 1, 3))):
-                child.send_signal(signal.SIGINT)
+                child.send_signal(rng.choice((signal.SIGINT, signal.SIGINT, signal.SIGTERM)))
                 time.sleep(0.002)
             child.wait(timeout=10)
         finally:
