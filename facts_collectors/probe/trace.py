@@ -37,7 +37,9 @@ CHANGES = (
     "tracing instance of its own ({instance} under tracefs), with the filter \"protocol == 0x0800\" "
     "(IPv4 only) when the kernel accepts it. On exit, Ctrl-C or SIGTERM it writes the previous "
     "enable and filter values back and removes the instance; the top-level tracing settings are "
-    "never touched. If skb:kfree_skb is already on, nothing is changed and its events are only read."
+    "never touched. If tracefs is not mounted, the probe mounts it where only the probe itself sees "
+    "it (a private mount namespace). If skb:kfree_skb is already on, nothing is changed and its "
+    "events are only read. The tracepoint sees every namespace: other programs' drops may show too."
 )
 
 _EVENT_LINE = re.compile(r"\s(\d+\.\d+):\s+kfree_skb:\s+(.*)$")
@@ -82,7 +84,7 @@ class DropTrace:
 
     @property
     def changes(self) -> str:
-        return CHANGES.format(instance=f"instances/{self.instance or INSTANCE_PREFIX + str(os.getpid())}")
+        return CHANGES.format(instance=f"instances/{self.instance or INSTANCE_PREFIX + '<pid>-<n>'}")
 
     # --- entering --------------------------------------------------------------------------------
 
