@@ -110,6 +110,7 @@ class ConntrackState:
     invalid: int = 0               # the stat's invalid counter rise during the probe
     count: int | None = None
     max: int | None = None
+    notes: tuple = ()              # what could not be read (the conntrack tool missing, ...)
 
 
 @dataclass(frozen=True)
