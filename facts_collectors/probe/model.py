@@ -202,7 +202,7 @@ def result_from_dict(doc: dict) -> ProbeResult:
         sent=SendResult(**tuples(doc["sent"], "rtt_ms", "errors")) if doc.get("sent") else None,
         route=RouteVerdict(**doc["route"]) if doc.get("route") else None,
         neighbors=[Neighbor(**n) for n in doc.get("neighbors") or ()],
-        conntrack=ConntrackState(**tuples(doc["conntrack"], "entries")) if doc.get("conntrack") else None,
+        conntrack=ConntrackState(**tuples(doc["conntrack"], "entries", "notes")) if doc.get("conntrack") else None,
         counters=[CounterMove(**c) for c in doc.get("counters") or ()],
         kernel_counters=[KernelCounterMove(**k) for k in doc.get("kernel_counters") or ()],
         trace=list(doc.get("trace") or ()),

@@ -73,11 +73,17 @@ def probe(src_ref: str, dst_ref: str, *, node_netns: str | None = None, proto: s
     result.neighbors = verdict.gateway_neighbors([src, dst])
     result.conntrack = verdict.conntrack_state(node_netns, flow, kernel_before, kernel_after)
     result.trace = tracer.reasons() if trace else []
-    result.notes = [*getattr(rules_before, "notes", ()), *getattr(rules_after, "notes", ()),
-                    *getattr(result.conntrack, "notes", ())]
+    result.notes = _unique([*rules_before.notes, *rules_after.notes, *counters.ruleset_changes(rules_before, rules_after),
+                            *kernel_before.notes, *kernel_after.notes, *result.conntrack.notes,
+                            *getattr(tracer, "notes", ())])
     analyze.analyze(result, base_chains=getattr(rules_after, "base_chains", None))
     result.duration_s = time.monotonic() - started
     return result
+
+
+def _unique(notes):
+    """Each note once, in the order first said (both snapshots report the same missing tool)."""
+    return list(dict.fromkeys(notes))
 
 
 class _NoTrace:
