@@ -6,11 +6,16 @@ embeds the same block when `diagnose --probe` ran one.
 """
 
 import json
+import re
 from importlib import resources
 
 from jinja2 import Environment, StrictUndefined
 
 PROBE_SCHEMA = "calirules/probe/v1"
+# Kernel statistics that say something went wrong; the rest (InReceives, ForwDatagrams, octets) rise
+# with any forwarded packet and stay in the JSON only.
+_NOTABLE_COUNTER = re.compile(r"drop|err|fail|discard|noroute|unreach|filter|invalid|prohib|overflow|"
+                              r"full|missed|timeout", re.IGNORECASE)
 _LAYOUTS = {"text": "probe-text.j2", "markdown": "probe-markdown.j2", "html": "probe-html.j2"}
 
 
@@ -22,8 +27,11 @@ def render_probe(doc, fmt, *, embedded=False):
                       lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["ms"] = _milliseconds
     layout = resources.files("calirules.templates").joinpath("report", _LAYOUTS[fmt]).read_text(encoding="utf-8")
+    kernel = doc.get("kernel_counters") or []
+    notable = [k for k in kernel if _NOTABLE_COUNTER.search(k["name"])]
     return env.from_string(layout).render(probe=doc, embedded=embedded, outcome=outcome(doc),
-                                          names=_hop_names(doc))
+                                          names=_hop_names(doc), notable_kernel=notable,
+                                          traffic_counters=len(kernel) - len(notable))
 
 
 def outcome(doc):
@@ -46,7 +54,7 @@ def _hop_names(doc):
     names = {}
     for hop in doc["hops"]:
         endpoint = pods.get(hop["role"])
-        owner = endpoint and (endpoint.get("name") or endpoint.get("netns"))
+        owner = endpoint and (endpoint.get("name") or endpoint.get("ip"))
         names[hop["role"]] = f"{hop['where']} ({owner})" if owner else hop["where"]
     return names
 
