@@ -56,10 +56,11 @@ FACT_TYPES = {t.name: t for t in (
                  "another interface (misrouted: 'ip dev X'), pod IPs another pod also holds (shared_ips: 'ip "
                  "also on X')."),
     FactType("Mtu", ("workload_max", "workload_min", "workload_spread", "smallest", "largest", "pod_max",
-                     "pod_excess", "uplink", "uplink_mtu", "workload_over_uplink", "tunnels", "tunnel",
+                     "pod_excess", "pod_short", "pod_short_iface", "pod_short_mtu", "uplink", "uplink_mtu", "workload_over_uplink", "tunnels", "tunnel",
                      "tunnel_mtu", "encap_overhead", "path_mtu", "tunnel_over_path", "workload_over_path"),
              doc="MTUs on the node: cali* interfaces (largest, smallest, spread, and which interface has each), "
-                 "pod-side eth0 (largest, and by how much a pod's MTU exceeds its host-side veth), the uplink "
+                 "pod-side eth0 (largest, by how much a pod's MTU exceeds its host-side veth, and the pod whose "
+                 "eth0 is most below its veth: pod_short bytes, pod_short_iface, pod_short_mtu), the uplink "
                  "(device of the default route) and by how much the largest workload MTU exceeds it; the Calico "
                  "tunnel devices that are up (tunnels); the one whose MTU most exceeds uplink MTU minus its "
                  "encapsulation overhead (tunnel, tunnel_mtu, encap_overhead: IPIP 20, VXLAN 50, WireGuard 60, "

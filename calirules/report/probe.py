@@ -1,8 +1,9 @@
 """A probe document (schema calirules/probe/v1) -> text, JSON, Markdown or HTML.
 
 The per-hop table is the guide's trace as it happened: each capture point in path order, how many probe
-packets and answers it saw, and when. Layouts live in templates/report/probe-*.j2; the diagnosis report
-embeds the same block when `diagnose --probe` ran one.
+packets and answers it saw, and when. Layouts live in templates/report/ (probe-text.j2 and its
+markdown and html siblings); the diagnosis report embeds the same block when `diagnose --probe`
+ran one.
 """
 
 import json

@@ -33,6 +33,15 @@ def combine(dump, out):
         excess = [p["mtu"] - interfaces[p["host_iface"]]["mtu"] for p in pod_mtus
                   if interfaces.get(p.get("host_iface"), {}).get("mtu")]
         values["pod_excess"] = max(excess, default=0)
+        # The other direction: a pod's eth0 smaller than its veth. The node sends it frames up to the
+        # veth's MTU and the veth drops every one larger than the pod's end, without an ICMP error.
+        short = [(interfaces[p["host_iface"]]["mtu"] - p["mtu"], p) for p in pod_mtus
+                 if interfaces.get(p.get("host_iface"), {}).get("mtu")]
+        worst = max(short, key=lambda pair: pair[0], default=(0, None))
+        values["pod_short"] = max(worst[0], 0)
+        if worst[0] > 0:
+            values["pod_short_iface"], values["pod_short_mtu"] = worst[1]["host_iface"], worst[1]["mtu"]
+            sources["pod_short"] = sources["pod_short_iface"] = sources["pod_short_mtu"] = worst[1]["source"]
     routes = dump.get("routes")
     if routes is not None:
         default = next((r for r in routes if r["dst"] == "default" and r.get("table", "main") == "main"
@@ -68,6 +77,7 @@ def _tunnel_values(tunnels, largest, values, sources):
 
 
 COMBINER = Combiner(combine, makes=(FactInputs("Mtu", "interfaces", {
-    "pod_max": "pods", "pod_excess": "pods", "uplink": "routes", "uplink_mtu": "routes",
+    "pod_max": "pods", "pod_excess": "pods", "pod_short": "pods", "pod_short_iface": "pods",
+    "pod_short_mtu": "pods", "uplink": "routes", "uplink_mtu": "routes",
     "workload_over_uplink": "routes", "path_mtu": "routes", "tunnel_over_path": "routes",
     "workload_over_path": "routes"}),))

@@ -61,6 +61,7 @@ _DIAGNOSED = [
     ("policy-routing-override", {}, "legacy", "policy-routing-override"),
     ("endpoint-not-programmed", {}, "legacy", "endpoint-not-programmed"),
     ("mtu-mismatch", {}, "legacy", "mtu-mismatch"),
+    ("mtu-mismatch", {"where": "pod"}, "nft", "mtu-mismatch"),
 ]
 DIAGNOSED = {LabCase.of(fault, options, backend): cause for fault, options, backend, cause in _DIAGNOSED}
 

@@ -53,6 +53,8 @@ EXPECTED = {
     ("policy-denies", ()): ("rule", LAB, None, "src-host", "policy-denies"),
     ("policy-denies", (("direction", "egress"),)): ("rule", LAB, None, "src-host", "policy-denies"),
     ("mtu-mismatch", ()): ("route", None, None, "src-host", "mtu-mismatch"),
+    # Only the pod's eth0 is smaller: the veth drops the frame silently, no ICMP error says why.
+    ("mtu-mismatch", (("where", "pod"),)): ("unknown", None, None, "dst-host", "mtu-mismatch"),
 }
 CASES = [LabCase(fault, backend, options) for (fault, options) in EXPECTED for backend in ("legacy", "nft")]
 
@@ -229,3 +231,21 @@ def test_bad_input_is_one_line_and_exit_2():
             assert err.count("\n") == 1 and needle in err and "Traceback" not in err, err
         code, _, err = run_cli("probe", "--from", "a", "--to", "b", "--netns", "no-such-netns-x")
         assert code == 2 and "no-such-netns-x" in err
+
+
+@pytest.mark.parametrize("lab_case", [LabCase("forward-policy-drop", "legacy")], indirect=True, ids=str)
+def test_trace_names_the_kernel_drop_reason_and_leaves_nothing_on(lab_case):
+    from tests.lab.test_probe_kernel import tracing_state
+    before = tracing_state()
+    code, out, err = run_cli("probe", *_probe_args(lab_case), "--trace", "--format", "json")
+    assert code == 1, err
+    doc = json.loads(out)
+    assert any("NETFILTER_DROP" in line for line in doc["trace"]) or any("drop reasons" in n for n in doc["notes"]), doc
+    assert any("skb:kfree_skb" in note for note in doc["notes"])  # it says what it switched on
+    assert tracing_state() == before and not before[2]
+
+
+def test_a_missing_tool_is_named(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    code, _, err = run_cli("probe", "--from", "198.18.8.10", "--to", "198.18.8.11")
+    assert code == 2 and "`ip`" in err and "iproute2" in err, err
