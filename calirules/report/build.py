@@ -52,6 +52,7 @@ def build_report(diagnosis, rulebook, source, env=None, probe=None):
         "anomalies": anomalies.items,
         "unexplained": [a["id"] for a in anomalies.items if not a["explained_by"]],
         "notes": list(diagnosis.summary.notes),
+        "node_facts": node_facts(diagnosis.summary),
         "missing_evidence": [
             {k: v for k, v in {"needed_for": m.needed_for, "what": m.what, "collect_with": m.collect_with,
                                "section": m.section, "reason": m.reason}.items() if v is not None}
@@ -62,6 +63,24 @@ def build_report(diagnosis, rulebook, source, env=None, probe=None):
         report["probe"] = probe
         report["reproduced"] = not (probe["reached"] and probe["replied"] and not probe.get("drop"))
     return report
+
+
+def node_facts(summary):
+    """What comparing this node with others needs (calirules fleet reads it from saved reports):
+    identity, versions, MTUs, encapsulation, IP pools and the IPAM blocks it holds."""
+    network = summary.network or {}
+    return {
+        "hostname": summary.node.get("hostname"),
+        "node_ips": list(network.get("node_ips", ())),
+        "calico_version": summary.versions.get("calico"),
+        "kubernetes_version": summary.versions.get("kubernetes"),
+        "kubelet_version": summary.versions.get("kubelet"),
+        "mtu": network.get("mtu") or {"uplink": None, "workloads": [], "tunnels": {}},
+        "encapsulation": list(summary.install.get("encapsulation") or ()),
+        "dataplane": summary.install.get("dataplane"),
+        "ip_pools": list(summary.pod_cidrs),
+        "blocks": list(network.get("blocks", ())),
+    }
 
 
 class _Anomalies:

@@ -2,7 +2,8 @@
 from the facts the other combiners made (run after them) and from the dump where no fact holds it.
 It makes no rule facts."""
 
-from dataclasses import dataclass
+import ipaddress
+from dataclasses import dataclass, field
 
 from calirules.engine import platform
 from calirules.engine.combiners.base import Combiner
@@ -21,6 +22,9 @@ class NodeSummary:
     pod_cidrs: list  # IPv4 CIDRs of the enabled IP pools
     calico_backend: str  # the iptables backend with the most cali- chains (the first read on a tie), or None
     notes: list  # what the collector noted about the collection
+    # What comparing nodes needs (calirules fleet): {"node_ips", "mtu": {"uplink", "workloads",
+    # "tunnels"}, "blocks"}; see _network.
+    network: dict = field(default_factory=dict)
 
 
 def combine(dump, out):
@@ -37,7 +41,39 @@ def combine(dump, out):
                    if is_workload(r.get("dev") or "") and (ip := host_ip(r.get("dst") or ""))],
         pod_cidrs=[f["cidr"] for f in out.of("IpPool") if f["cidr"] and ":" not in f["cidr"] and f["disabled"] is not True],
         calico_backend=backend if backend and chains[backend] else None,
-        notes=list((dump.get("collection") or {}).get("notes") or ()))
+        notes=list((dump.get("collection") or {}).get("notes") or ()),
+        network=_network(dump, main_routes))
+
+
+TUNNEL_DEVICES = ("tunl0", "vxlan.calico", "vxlan-v6.calico", "wireguard.cali", "wg-v6.cali")
+
+
+def _network(dump, main_routes):
+    """The node's own addresses (global ones on the uplink, else on every device that is not a
+    workload, a tunnel or loopback), MTUs (uplink, the distinct cali* values, each tunnel) and the
+    IPAM blocks it holds: Calico installs a blackhole route for each block this node owns."""
+    uplink = next((r.get("dev") for r in main_routes if r.get("dst") == "default" and r.get("dev")), None)
+    interfaces = dump.get("interfaces") or ()
+    own = [i for i in interfaces if i.get("name") == uplink] or [
+        i for i in interfaces if i.get("name") and not is_workload(i["name"]) and i["name"] not in TUNNEL_DEVICES
+        and i.get("kind") != "loopback" and i["name"] != "lo"]
+    node_ips = []
+    for iface in own:
+        for address in iface.get("addresses") or ():
+            try:
+                ip = ipaddress.ip_interface(address).ip
+            except ValueError:
+                continue
+            if not (ip.is_link_local or ip.is_loopback) and str(ip) not in node_ips:
+                node_ips.append(str(ip))
+    mtu = {"uplink": next((i.get("mtu") for i in interfaces if uplink and i.get("name") == uplink), None),
+           "workloads": sorted({i["mtu"] for i in interfaces
+                                if is_workload(i.get("name") or "") and isinstance(i.get("mtu"), int)}),
+           "tunnels": {i["name"]: i["mtu"] for i in interfaces
+                       if i.get("name") in TUNNEL_DEVICES and isinstance(i.get("mtu"), int)}}
+    blocks = sorted({r["dst"] for r in dump.get("routes") or ()
+                     if r.get("type") == "blackhole" and r.get("dst") and r["dst"] != "default"})
+    return {"node_ips": node_ips, "mtu": mtu, "blocks": blocks}
 
 
 COMBINER = Combiner(combine, reads_facts=("Netfilter", "Version", "IpPool"), also_reads=(
