@@ -8,7 +8,7 @@ from jinja2 import Environment, StrictUndefined
 
 _LAYOUTS = {"text": "fleet-text.j2", "markdown": "fleet-markdown.j2", "html": "fleet-html.j2"}
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # node names and paths come from the input
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")  # what could start markup or split a table cell
 
 
 def render_fleet(doc, fmt):
