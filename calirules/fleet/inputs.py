@@ -40,23 +40,28 @@ class Inputs:
 
 def discover(paths):
     found = Inputs()
+    seen = set()  # folders walked, by real path: a symlink back up the tree must not loop
     for path in paths:
         try:
-            _add(path, found, walked=False)
+            _add(path, found, walked=False, seen=seen)
         except InputError as exc:
             found.errors.append((path, one_line(exc)))
     return found
 
 
-def _add(path, found, walked):
+def _add(path, found, walked, seen):
     if os.path.isdir(path):
+        real = os.path.realpath(path)
+        if real in seen:
+            return
+        seen.add(real)
         if is_bundle_dir(path):
             found.jobs.extend(cluster_jobs(path) or [Job("bundle", path)])
             return
         for name in sorted(os.listdir(path)):
             if not name.startswith("."):
                 try:
-                    _add(os.path.join(path, name), found, walked=True)
+                    _add(os.path.join(path, name), found, walked=True, seen=seen)
                 except InputError as exc:
                     found.errors.append((os.path.join(path, name), one_line(exc)))
         return

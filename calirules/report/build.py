@@ -8,7 +8,7 @@ node's interface names, addresses, versions and iptables backend as the engine s
 from datetime import datetime, timezone
 
 from calirules.base import __version__, templating
-from calirules.engine import calico_features
+from calirules.engine import calico_features, versions
 from calirules.engine.ranking import FOUND_THRESHOLD
 from calirules.engine.rulebook import catalog
 
@@ -72,15 +72,20 @@ def node_facts(summary):
     return {
         "hostname": summary.node.get("hostname"),
         "node_ips": list(network.get("node_ips", ())),
-        "calico_version": summary.versions.get("calico"),
-        "kubernetes_version": summary.versions.get("kubernetes"),
-        "kubelet_version": summary.versions.get("kubelet"),
+        "calico_version": _version(summary.versions.get("calico")),
+        "kubernetes_version": _version(summary.versions.get("kubernetes")),
+        "kubelet_version": _version(summary.versions.get("kubelet")),
         "mtu": network.get("mtu") or {"uplink": None, "workloads": [], "tunnels": {}},
         "encapsulation": list(summary.install.get("encapsulation") or ()),
         "dataplane": summary.install.get("dataplane"),
         "ip_pools": list(summary.pod_cidrs),
         "blocks": list(network.get("blocks", ())),
     }
+
+
+def _version(text):
+    # Compared between nodes as text: only what reads as a version, at a version's length.
+    return text if text is not None and versions.parse(text) is not None and len(text) <= 64 else None
 
 
 class _Anomalies:

@@ -131,3 +131,10 @@ def test_bad_usage(tmp_path):
     assert code == 2 and "--format json" in err
     assert run_cli("fleet", path, "--jobs", "0")[0] == 2
     assert run_cli("fleet", path, "--rules-dir", tmp_path / "nope")[0] == 2
+
+
+def test_a_symlink_loop_in_a_walked_folder_is_walked_once(tmp_path):
+    dump(tmp_path, "healthy.yaml", "h1")
+    (tmp_path / "loop").symlink_to(tmp_path)
+    code, doc, _ = fleet_json(tmp_path)
+    assert [e["node"] for e in doc["nodes"]] == ["h1"] and code == 0
