@@ -109,14 +109,17 @@ def _parallel(jobs, processes, rules_dirs, progress):
                     total += len(result["expand"]) - 1
                     continue
                 results.append((job, result))
-        progress(len(results), total, None)
-        return results
-    finally:
+    except BaseException:  # Ctrl-C or a bug here: the workers' jobs are moot, stop them now
         for proc in pool:
-            proc.stop()
-        for proc in pool:
-            proc.process.join(timeout=5)
             proc.kill()
+        raise
+    for proc in pool:
+        proc.stop()
+    for proc in pool:
+        proc.process.join(timeout=5)
+        proc.kill()
+    progress(len(results), total, None)
+    return results
 
 
 def _receive(proc):

@@ -1,4 +1,4 @@
-"""The fleet document as text, Markdown, HTML (templates/report/fleet-*.j2) or JSON."""
+"""The fleet document as text, Markdown, HTML (the fleet-*.j2 report layouts) or JSON."""
 
 import json
 import re
