@@ -19,6 +19,10 @@ def start(rules_dirs):
     rulebook = load_rulebook(tuple(rules_dirs), with_tests=False)
     _STATE.update(rulebook=rulebook, engine_class=compile_engine(rulebook),
                   env=templating.rule_environment(rulebook.template_dirs))
+    # What lives for the whole run (rules, compiled engine, imports) need not be scanned by the
+    # collection after every node: about half of its cost on a 110-pod node.
+    gc.collect()
+    gc.freeze()
 
 
 def run(job):
