@@ -263,12 +263,10 @@ def summary(result: ProbeResult) -> str:
         return (f"the {_PLURAL[word]} from {result.flow.src} reached {result.flow.dst} and the "
                 f"{_PLURAL[_REPLY_WORD[result.flow.proto]]} "
                 f"came back ({result.sent.replies}/{result.flow.count}): the path works")
-    parts = []
-    if seen:
-        parts.append(f"{word} seen on {', '.join(seen)}")
-    if unseen:
-        parts.append(f"not on {', '.join(unseen)}")
-    text = ", ".join(parts) if parts else f"{word} seen nowhere"
+    if not seen:
+        text = f"{word} seen on none of {', '.join(unseen)}" if unseen else f"{word} seen nowhere"
+    else:
+        text = f"{word} seen on {', '.join(seen)}" + (f", not on {', '.join(unseen)}" if unseen else "")
     if result.reached and not result.replied:
         text += f"; no {_REPLY_WORD[result.flow.proto]} came back"
     if result.drop:
