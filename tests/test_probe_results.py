@@ -17,7 +17,8 @@ from tests.helpers import REPO, run_cli
 RESULTS = REPO / "tests" / "fixtures" / "probe" / "results"
 FIXTURES = sorted(RESULTS.glob("*.json"))
 SCHEMA = jsonschema_rs.validator_for(json.loads((REPO / "calirules/report/schema/probe-v1.schema.json").read_text()))
-FACTS_SCHEMA = jsonschema_rs.validator_for(json.loads((REPO / "facts_collectors/schema/facts-v1.schema.json").read_text()))
+FACTS_SCHEMA = jsonschema_rs.validator_for(
+    json.loads((REPO / "facts_collectors/schema/facts-v1.schema.json").read_text()))
 
 
 def load(name):

@@ -170,8 +170,9 @@ def _node_drop(result, lost, base_chains, direction):
             return Drop("conntrack", f"conntrack dropped it ({name} +{kernel[name].delta})",
                         packets=kernel[name].delta)
     moved = ", ".join(f"{k.name} +{k.delta}" for k in result.kernel_counters[:4])
-    detail = f"dropped inside the node between {result.src.host_iface if direction == 'request' else result.dst.host_iface}" \
-             f" and {result.dst.host_iface if direction == 'request' else result.src.host_iface}; no rule counter moved"
+    entry, exit_ = ((result.src.host_iface, result.dst.host_iface) if direction == "request"
+                    else (result.dst.host_iface, result.src.host_iface))
+    detail = f"dropped inside the node between {entry} and {exit_}; no rule counter moved"
     if errors:
         detail += f"; the source got: {errors[0]}"
     elif moved:
