@@ -25,6 +25,18 @@ def load(name):
     return json.loads((RESULTS / f"{name}.json").read_text())
 
 
+def confidences(facts, probe_name=None, tmp_path=None):
+    """Causes by id of `diagnose --facts FACTS --format json`, with the saved probe PROBE_NAME given as
+    --probe-result when named: (causes, report)."""
+    args = ["diagnose", "--facts", facts, "--format", "json"]
+    if probe_name:
+        path = tmp_path / "probe.json"
+        path.write_text(json.dumps(load(probe_name)))
+        args += ["--probe-result", path]
+    report = json.loads(run_cli(*args)[1])
+    return {c["id"]: c for c in report["causes"]}, report
+
+
 @pytest.fixture(params=FIXTURES, ids=lambda p: p.stem)
 def doc(request):
     return json.loads(Path(request.param).read_text())
@@ -98,40 +110,30 @@ def test_a_matching_probe_lifts_the_cause(tmp_path, name, cause):
 def test_a_drop_in_the_other_backend_neither_lifts_nor_lowers(tmp_path):
     """The example's Calico and DROP policy are in legacy; a probe that saw an nft FORWARD policy drop
     matches the kind but not the backend the rule binds: no support, no counter-evidence."""
-    path = tmp_path / "probe.json"
-    path.write_text(json.dumps(load("forward-policy-drop-nft")))
     facts = REPO / "examples" / "forward-policy-drop.yaml"
-    plain = {c["id"]: c for c in json.loads(run_cli("diagnose", "--facts", facts, "--format", "json")[1])["causes"]}
-    report = json.loads(run_cli("diagnose", "--facts", facts, "--probe-result", path, "--format", "json")[1])
-    probed = {c["id"]: c for c in report["causes"]}
+    plain, _ = confidences(facts)
+    probed, _ = confidences(facts, "forward-policy-drop-nft", tmp_path)
     assert "probe" not in probed["forward-policy-drop"]
     assert probed["forward-policy-drop"]["confidence"] == plain["forward-policy-drop"]["confidence"]
 
 
 @pytest.mark.parametrize("cause", ["forward-policy-drop", "ip-forwarding-disabled", "workload-route-missing"])
 def test_a_working_path_lowers_the_cause_and_says_config_only(tmp_path, cause):
-    path = tmp_path / "probe.json"
-    path.write_text(json.dumps(load("healthy-legacy")))
     facts = REPO / "examples" / f"{cause}.yaml"
-    plain = {c["id"]: c for c in json.loads(run_cli("diagnose", "--facts", facts, "--format", "json")[1])["causes"]}
-    code, out, _ = run_cli("diagnose", "--facts", facts, "--probe-result", path, "--format", "json")
-    report = json.loads(out)
-    probed = {c["id"]: c for c in report["causes"]}
+    plain, _ = confidences(facts)
+    probed, report = confidences(facts, "healthy-legacy", tmp_path)
     assert report["reproduced"] is False
     assert probed[cause]["probe"] == "contradicts"
     assert probed[cause]["confidence"] < plain[cause]["confidence"]
-    _, text, _ = run_cli("diagnose", "--facts", facts, "--probe-result", path)
+    _, text, _ = run_cli("diagnose", "--facts", facts, "--probe-result", tmp_path / "probe.json")
     assert "the symptom was not reproduced" in text
 
 
 def test_a_drop_elsewhere_lowers_a_cause_it_contradicts(tmp_path):
     """A route drop observed: a FORWARD-policy cause cannot have dropped this packet."""
-    path = tmp_path / "probe.json"
-    path.write_text(json.dumps(load("workload-route-missing-legacy")))
     facts = REPO / "examples" / "forward-policy-drop.yaml"
-    plain = {c["id"]: c for c in json.loads(run_cli("diagnose", "--facts", facts, "--format", "json")[1])["causes"]}
-    report = json.loads(run_cli("diagnose", "--facts", facts, "--probe-result", path, "--format", "json")[1])
-    probed = {c["id"]: c for c in report["causes"]}
+    plain, _ = confidences(facts)
+    probed, _ = confidences(facts, "workload-route-missing-legacy", tmp_path)
     assert probed["forward-policy-drop"]["probe"] == "contradicts"
     assert probed["forward-policy-drop"]["confidence"] < plain["forward-policy-drop"]["confidence"]
 
