@@ -42,4 +42,10 @@ def node_agent(interval, status_file, once, netns):
     Exit status: 0 on SIGTERM, 130 on Ctrl-C; with --once 0 or 1."""
     from calirules.k8s.agent import run_agent, parse_interval
     seconds = parse_interval(interval)
-    sys.exit(run_agent(seconds, status_file=status_file, once=once, netns=netns))
+    try:
+        code = run_agent(seconds, status_file=status_file, once=once, netns=netns)
+    except KeyboardInterrupt:
+        # click would turn Ctrl-C into an abort (exit 2, "bad input"); an interrupted loop is 130
+        click.echo("calirules: node-agent: interrupted", err=True)
+        code = 130
+    sys.exit(code)

@@ -41,6 +41,8 @@ HOST_MOUNTS = (
      "modules.builtin: tells a built-in nf_tables/ip_tables from one not loaded (never loads one)"),
 )
 # Pod network namespaces: HostToContainer so the namespaces of pods started after the agent appear.
+# DirectoryOrCreate: a node that has run no pod yet lacks it; the runtime creates the same empty
+# directory with its first pod.
 NETNS_MOUNT = ("pod-netns", "/run/netns", "DirectoryOrCreate", "/var/run/netns",
                "the pod network namespaces the runtime pins there (ip netns exec)")
 # /proc/sys/net and /proc/net answer for the reader's network namespace, so hostNetwork alone
@@ -113,7 +115,9 @@ def _daemonset(namespace, image, interval, pod_namespaces, priority_class):
             "privileged": False,
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
-            # root: iptables-legacy-save, nft and conntrack check for uid 0 besides the capabilities
+            # uid 0: Kubernetes gives added capabilities to a non-root user only through file
+            # capabilities on each binary (no ambient set), and iptables-legacy-save also reads
+            # /proc/net/ip_tables_names (mode 0440, root). The root filesystem stays read-only.
             "runAsUser": 0,
             "runAsNonRoot": False,
             "capabilities": {"drop": ["ALL"], "add": capabilities},
