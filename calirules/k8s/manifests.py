@@ -166,7 +166,7 @@ NETCHECK_SCRIPT = r"""set -u
 me="${POD_NAME} ${POD_IP} on ${NODE_NAME}"
 peer="${PEER:-%(job)s-$((1 - JOB_COMPLETION_INDEX)).%(job)s}"
 ip=""
-for attempt in $(seq 60); do
+for attempt in $(seq "${RESOLVE_ATTEMPTS:-60}"); do
   ip="$(getent ahostsv4 "$peer" | awk 'NR == 1 {print $1}')"
   [ -n "$ip" ] && break
   sleep 2
