@@ -173,7 +173,7 @@ for attempt in $(seq "${RESOLVE_ATTEMPTS:-60}"); do
 done
 if [ -z "$ip" ]; then
   echo "netcheck: ${me}: cannot resolve ${peer}: DNS or scheduling, not the same-node path"
-  sleep "${HOLD_SECONDS:-30}"
+  sleep "${HOLD_SECONDS:-60}"
   exit 2
 fi
 echo "netcheck: ${me} -> ${peer} (${ip})"
@@ -182,7 +182,7 @@ if ping -c "${COUNT:-5}" -W 2 "$ip"; then
 else
   echo "netcheck: FAILED: ${POD_IP} -> ${ip} same node ${NODE_NAME}; run calirules diagnose --live on ${NODE_NAME}"; code=1
 fi
-sleep "${HOLD_SECONDS:-30}"
+sleep "${HOLD_SECONDS:-60}"
 exit "$code"
 """ % {"job": NETCHECK}
 
