@@ -77,7 +77,8 @@ class _Path(click.Path):
 
 # Commands imported only when named (or listed by --help): the root-only fault lab's modules were a
 # third of the start-up of every diagnosis.
-_OPTIONAL_COMMANDS = {"lab": "calirules.lab.cli"}
+_OPTIONAL_COMMANDS = {"lab": "calirules.lab.cli",
+                      "k8s": "calirules.k8s.cli"}
 
 
 class _MainGroup(click.Group):
