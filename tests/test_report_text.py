@@ -210,3 +210,16 @@ def test_measure_three_cause_report(report, capsys):
               f"(widest that is not an unbreakable token: "
               f"{max(len(line) for line in lines if not any(len(w) > 50 for w in line.split()))})")
     assert len(lines) > 20
+
+
+def test_control_characters_from_the_bundle_are_shown_not_obeyed():
+    import json
+
+    from calirules.report.render import render
+    _, out, _ = run_cli("diagnose", "--facts", THREE_CAUSES, "--format", "json")
+    report = json.loads(out)
+    report["causes"][0]["title"] = "evil \x1b[2J\x1b[31mred \x01found\x02 fake\x03 mark\r"
+    for color in (False, True):
+        text = render(report, "text", width=100, color=color)
+        assert "\x1b[2J" not in text and "evil \x1b" not in text and "\x01" not in text and "\r" not in text
+        assert "evil \\x1b[2J\\x1b[31mred \\x01found\\x02 fake\\x03 mark\\x0d" in ANSI.sub("", text)

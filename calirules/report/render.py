@@ -43,7 +43,8 @@ def render_many(reports, fmt, width=terminal.DEFAULT_WIDTH, color=False):
 
 def _environment(fmt):
     env = Environment(undefined=StrictUndefined, autoescape=(fmt == "html"), trim_blocks=True,
-                      lstrip_blocks=True, keep_trailing_newline=True)
+                      lstrip_blocks=True, keep_trailing_newline=True,
+                      finalize=terminal.printable if fmt == "text" else None)
     env.filters["indent_block"] = _indent_block
     env.filters["style"] = terminal.style
     env.filters["lines"] = lambda text: str(text).split("\n")

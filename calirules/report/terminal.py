@@ -29,10 +29,26 @@ _RESET = "\x1b[0m"
 _HANG = re.compile(r"(└ \d+\. |\d+\. |[-+*] |- against \(x[0-9.]+\): |└ )")
 
 
+# Control characters a bundle's text may carry (an escape sequence in a log line would move the
+# cursor or recolour the terminal, a stray mark would restyle the line): shown as \xNN instead.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class _Styled(str):
+    """Text already marked by style(): passes `printable` untouched."""
+
+
+def printable(value):
+    """Every value the text template prints goes through this (the Jinja finalize hook)."""
+    if isinstance(value, _Styled):
+        return value
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+
+
 def style(text, name):
     """`text` marked with a style: coloured on a terminal, plain elsewhere."""
-    text = str(text)
-    return f"{_OPEN}{name}{_SEP}{text}{_CLOSE}" if text else text
+    text = printable(text)
+    return _Styled(f"{_OPEN}{name}{_SEP}{text}{_CLOSE}" if text else text)
 
 
 def strip_marks(text):
