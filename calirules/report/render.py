@@ -37,8 +37,14 @@ def render_many(reports, fmt, width=terminal.DEFAULT_WIDTH, color=False):
     if fmt == "text":
         separator = "\n" + "=" * width + "\n\n"
         return separator.join(terminal.layout(layout.render(node=view, multi=multi), width, color) for view in views)
-    return layout.render(nodes=views, multi=multi, header=_header(reports[0]),
-                         title=reports[0]["node"] if not multi else f"{len(reports)} nodes ({reports[0]['source'].rsplit(' (node ', 1)[0]})")
+    return layout.render(nodes=views, multi=multi, header=_header(reports[0]), title=_title(reports))
+
+
+def _title(reports):
+    if len(reports) == 1:
+        return reports[0]["node"]
+    bundle = reports[0]["source"].rsplit(" (node ", 1)[0].rstrip("/")
+    return f"{len(reports)} nodes of {bundle.rsplit('/', 1)[-1]}"
 
 
 def _environment(fmt):
