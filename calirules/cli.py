@@ -430,7 +430,12 @@ def collect(live, netns, sosreport, node, raw_dir, output):
     from calirules.facts_collectors.dump import FACTS_SCHEMA, dump_text
 
     # A live collection that could read nothing still writes its dump: collection.missing says why.
-    loaded = _load_facts(None, sosreport, live, netns, raw_dir, node=node, require_core=not live)
+    progress = Progress(sys.stderr)
+    progress.say("collecting from this node" if live else "reading the bundle")
+    try:
+        loaded = _load_facts(None, sosreport, live, netns, raw_dir, node=node, require_core=not live)
+    finally:
+        progress.done()
     if len(loaded) > 1:
         _fail(f"this cluster diags bundle has {len(loaded)} nodes; choose one with --node "
               f"({', '.join(d['node']['hostname'] for d, _ in loaded)})")
