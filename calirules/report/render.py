@@ -61,6 +61,7 @@ def _environment(fmt):
     env.filters["code_spans"] = _code_spans
     env.filters["pct"] = lambda value: f"{round(float(value) * 100)}%"
     env.globals["header"] = _header
+    env.globals["hang_here"] = terminal.hang_here
     return env
 
 
@@ -75,7 +76,7 @@ def _view(report, fmt, multi):
             "titles": {c["id"]: c for c in report["causes"]},
             "numbers": {c["id"]: index for index, c in enumerate(found, 1)},
             "anchor": {c["id"]: prefix + c["id"] for c in report["causes"]}, "node_anchor": f"node-{_slug(report['node'])}",
-            "id_width": max((len(c["id"]) + 2 * min(c.get("depth", 0), 1) for c in found), default=0),
+            "id_width": max((len(c["id"]) + (5 if c.get("depth") else 0) for c in found), default=0),
             "probe_block": render_probe(probe, fmt, embedded=True) if probe else "",
             "probe_outcome": probe_outcome(probe) if probe else ""}
 

@@ -45,6 +45,15 @@ def printable(value):
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
 
 
+_HANG_HERE = "\x04"
+
+
+def hang_here():
+    """A zero-width mark: the line's continuation lines start under this column (a table row's
+    last cell), as long as that leaves room to read."""
+    return _Styled(_HANG_HERE)
+
+
 def style(text, name):
     """`text` marked with a style: coloured on a terminal, plain elsewhere."""
     text = printable(text)
@@ -83,6 +92,10 @@ def layout(text, width=DEFAULT_WIDTH, color=False):
 
 
 def _wrap(line, width, color):
+    column = None
+    if _HANG_HERE in line:
+        column = len(strip_marks(line[:line.index(_HANG_HERE)]))
+        line = line.replace(_HANG_HERE, "")
     chars, styles = _decode(line)
     plain = "".join(chars)
     indent = len(plain) - len(plain.lstrip(" "))
@@ -91,9 +104,12 @@ def _wrap(line, width, color):
         return [""]
     if content.startswith("$ "):
         return [_encode(chars, styles, 0, len(plain), color)]
-    hang = _HANG.match(content)
-    spans = _spans(plain, indent, width - indent, width - indent - (len(hang.group()) if hang else 0))
-    pad = " " * (indent + (len(hang.group()) if hang else 0))
+    bullet = _HANG.match(content)
+    hang = len(bullet.group()) if bullet else 0
+    if column is not None and column - indent <= width // 2:
+        hang = column - indent
+    spans = _spans(plain, indent, width - indent, width - indent - hang)
+    pad = " " * (indent + hang)
     lines = []
     for number, (start, end) in enumerate(spans):
         first = number == 0
