@@ -1,7 +1,8 @@
 """The `calirules` command line: thin click commands over the pipeline.
 
 Exit status (a contract scripts rely on): 0 no cause found, 1 at least one cause found (confidence >=
-0.5), 2 bad usage or unreadable/invalid input. Input errors are one line on stderr, never a
+0.5; `diagnose --fail-on` narrows which), 2 bad usage or unreadable/invalid input, 130 interrupted
+(Ctrl-C). Input errors are one line on stderr, never a
 traceback; set CALIRULES_DEBUG=1 to see one for internal errors.
 """
 
@@ -17,7 +18,7 @@ import click
 from calirules import __version__
 from calirules.base.errors import InputError
 
-EXIT_OK, EXIT_FOUND, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_FOUND, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 SYMPTOMS = ("same-node", "host-to-pod", "cross-node", "egress", "pod-startup")
 
 
@@ -77,7 +78,9 @@ class _Path(click.Path):
 
 # Commands imported only when named (or listed by --help): the root-only fault lab's modules were a
 # third of the start-up of every diagnosis.
-_OPTIONAL_COMMANDS = {"lab": "calirules.lab.cli", "fleet": "calirules.fleet.cli"}
+_OPTIONAL_COMMANDS = {"lab": "calirules.lab.cli",
+                      "k8s": "calirules.k8s.cli",
+                      "fleet": "calirules.fleet.cli"}
 
 
 class _MainGroup(click.Group):
@@ -191,9 +194,12 @@ def _run_probe(src, dst, netns, proto, count, size, dont_fragment, trace):
 @click.option("--node", help="With a cluster diags bundle: only this node.")
 @click.option("--live", is_flag=True, help="Collect from this node (read-only).")
 @click.option("--netns", help="With --live: read inside this named network namespace.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]),
+              help="Report format [default: from the -o file's extension (.json, .md, .html, .txt), else text].")
 @click.option("--output", "-o", type=_Path(dir_okay=False), help="Write the report here instead of stdout.")
+@click.option("--fail-on", "fail_on", metavar="SEVERITY|CONFIDENCE",
+              help="Exit 1 only if a found cause has at least this severity (low, medium, high, critical) or "
+                   "this confidence (0-1); default: any found cause.")
 @click.option("--rules-dir", "rules_dirs", multiple=True, type=_Path(exists=True),
               help="Extra rule files or directories (repeatable); their templates/ folder is searched too.")
 @click.option("--symptom", type=click.Choice(SYMPTOMS), help="What fails (default: the dump's, else same-node).")
@@ -204,14 +210,27 @@ def _run_probe(src, dst, netns, proto, count, size, dont_fragment, trace):
 @click.option("--probe-result", "probe_file", type=_Path(dir_okay=False, exists=True),
               help="A saved `calirules probe --format json` of this node: what it observed is evidence.")
 @_probe_options
-def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, symptom, explain_cause,
+def diagnose(facts_path, sosreport, node, live, netns, fmt, output, fail_on, rules_dirs, symptom, explain_cause,
              probe_pair, probe_file, proto, count, size, dont_fragment, trace_drops):
     """Rank the root causes for one node (or each node of a cluster bundle), with evidence and remediation."""
+    fmt = report_format(fmt, output)
+    gate = parse_fail_on(fail_on)
+    progress = Progress(sys.stderr)
+    try:
+        _diagnose(facts_path, sosreport, node, live, netns, fmt, output, gate, rules_dirs, symptom, explain_cause,
+                  probe_pair, probe_file, proto, count, size, dont_fragment, trace_drops, progress)
+    finally:
+        progress.done()
+
+
+def _diagnose(facts_path, sosreport, node, live, netns, fmt, output, gate, rules_dirs, symptom, explain_cause,
+              probe_pair, probe_file, proto, count, size, dont_fragment, trace_drops, progress):
     from calirules.engine.compiler import compile_engine
     from calirules.engine.rulebook import catalog, load_rulebook
     from calirules.engine.runner import trace
     from calirules.report.build import build_explanation, build_report
-    from calirules.report.render import render, render_explanation, render_many
+    from calirules.report.render import render_explanation, render_many
+    from calirules.report.terminal import DEFAULT_WIDTH, output_settings
 
     if explain_cause is not None:
         if explain_cause not in catalog():
@@ -226,7 +245,10 @@ def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, 
     if probe_pair:
         if not live:
             _fail("--probe goes with --live (it sends packets on this node)")
+        progress.say("probing")
         probed = _run_probe(*probe_pair, netns, proto, count, size, dont_fragment, trace_drops)
+    progress.say("reading the facts dump" if facts_path else "collecting from this node" if live
+                 else "reading the bundle")
     loaded = _load_facts(facts_path, sosreport, live, netns, node=node)
     if probed is not None:
         from calirules.facts_collectors.probe.analyze import observation
@@ -234,21 +256,132 @@ def diagnose(facts_path, sosreport, node, live, netns, fmt, output, rules_dirs, 
             _fail("a probe observes one node: choose it with --node")
         label = probe_file or f"calirules probe {' '.join(probe_pair)}"
         loaded[0][0].setdefault("observations", []).append(observation(probed, label))
+    progress.say("loading the rules")
     rulebook = load_rulebook(rules_dirs, with_tests=False)
     engine_class = compile_engine(rulebook)
-    traced = [(trace(dump, rulebook, symptom, engine_class), dump, label) for dump, label in loaded]
-    found = any(f.found for (diagnosis, _, _), _, _ in traced for f in diagnosis.findings)
+    traced = []
+    for number, (dump, label) in enumerate(loaded, 1):
+        progress.say("diagnosing" + (f" node {number} of {len(loaded)}" if len(loaded) > 1 else ""))
+        traced.append((trace(dump, rulebook, symptom, engine_class), dump, label))
+    progress.say("writing the report")
+    found = [f for (diagnosis, _, _), _, _ in traced for f in diagnosis.findings if f.found]
     if explain_cause is not None:
         docs = [build_explanation(explain_cause, diagnosis, rulebook, facts, firings)
                 for (diagnosis, facts, firings), _, _ in traced]
         text = "".join(render_explanation(doc, fmt) for doc in docs) if fmt == "text" or len(docs) == 1 \
             else render_explanation({"schema": "calirules/explains/v1", "explanations": docs}, "json")
     else:
-        reports = [build_report(diagnosis, rulebook, source=label, probe=probed and probed.to_dict())
-                   for (diagnosis, _, _), _, label in traced]
-        text = render(reports[0], fmt) if len(reports) == 1 else render_many(reports, fmt)
+        reports = [build_report(diagnosis, rulebook, source=label, probe=probed and probed.to_dict(),
+                                evidence_collected_at=_evidence_time(dump, live))
+                   for (diagnosis, _, _), dump, label in traced]
+        width, color = output_settings(sys.stdout) if output in (None, "-") else (DEFAULT_WIDTH, False)
+        text = render_many(reports, fmt, width=width, color=color)
+    progress.done()
     _write_output(text, output)
-    sys.exit(EXIT_FOUND if found else EXIT_OK)
+    sys.exit(EXIT_FOUND if any(gate(finding) for finding in found) else EXIT_OK)
+
+
+def _evidence_time(dump, live):
+    """When the evidence was collected: a live collection's own time, else what the bundle said."""
+    collection = dump.get("collection") or {}
+    if live:
+        return collection.get("collected_at")
+    return collection.get("evidence_collected_at")
+
+
+# The -o file's extension -> the report format, when --format is not given.
+_FORMAT_BY_EXTENSION = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".html": "html",
+                        ".htm": "html", ".txt": "text", ".text": "text"}
+_FORMAT_WORDS = {"json": "json", "yaml": "json", "text": "text", "txt": "text", "html": "html",
+                 "markdown": "markdown", "md": "markdown"}
+
+
+def report_format(fmt, output):
+    """--format when given, else the -o file's extension, else text. `-o json` (kubectl's habit) is
+    refused: it would write a text report into a file named `json`."""
+    if output and output != "-" and os.sep not in output and output.lower() in _FORMAT_WORDS \
+            and not os.path.exists(output):
+        wanted = _FORMAT_WORDS[output.lower()]
+        _fail(f"-o {output!r} names the output file, not a format: did you mean --format {wanted}? "
+              f"(to write a file by that name, give ./{output})")
+    if fmt:
+        return fmt
+    if output and output != "-":
+        return _FORMAT_BY_EXTENSION.get(os.path.splitext(output)[1].lower(), "text")
+    return "text"
+
+
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+def parse_fail_on(value):
+    """--fail-on -> a test of one found cause: does it fail the run? None: every found cause does."""
+    if value is None:
+        return lambda finding: True
+    word = value.strip().lower()
+    if word in SEVERITIES:
+        floor = SEVERITIES.index(word)
+        return lambda finding: finding.severity in SEVERITIES and SEVERITIES.index(finding.severity) >= floor
+    try:
+        confidence = float(word)
+    except ValueError:
+        confidence = None
+    if confidence is None or not 0 <= confidence <= 1:
+        _fail(f"--fail-on {value!r}: give a severity ({', '.join(SEVERITIES)}) or a confidence between 0 and 1, "
+              f"e.g. --fail-on high or --fail-on 0.8")
+    return lambda finding: finding.confidence >= confidence
+
+
+class Progress:
+    """One status line on stderr while a diagnosis runs ("reading the bundle...", "diagnosing...").
+
+    Only on a terminal: a pipe or a log file gets nothing. Shown after a short delay, so a quick
+    run prints nothing at all, and erased before the report is written."""
+
+    DELAY_S = 0.3
+
+    def __init__(self, stream):
+        import threading
+        self.stream, self.message, self.shown = stream, None, False
+        self.enabled = _isatty(stream)
+        self._lock, self._stop = threading.Lock(), threading.Event()
+        self._thread = None
+        if self.enabled:
+            self._thread = threading.Thread(target=self._spin, daemon=True)
+            self._thread.start()
+
+    def say(self, message):
+        with self._lock:
+            self.message = message
+
+    def _spin(self):
+        import time
+        frames, start, index = "|/-\\", time.monotonic(), 0
+        while not self._stop.wait(0.1):
+            if time.monotonic() - start < self.DELAY_S:
+                continue
+            with self._lock:
+                if self.message and not self._stop.is_set():
+                    self.stream.write(f"\r\x1b[2K{frames[index % 4]} calirules: {self.message}...")
+                    self.stream.flush()
+                    self.shown = True
+            index += 1
+
+    def done(self):
+        if not self.enabled or self._stop.is_set():
+            return
+        self._stop.set()
+        self._thread.join()
+        if self.shown:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+
+
+def _isatty(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _read_probe_result(path):
@@ -299,7 +432,12 @@ def collect(live, netns, sosreport, node, raw_dir, output):
     from calirules.facts_collectors.dump import FACTS_SCHEMA, dump_text
 
     # A live collection that could read nothing still writes its dump: collection.missing says why.
-    loaded = _load_facts(None, sosreport, live, netns, raw_dir, node=node, require_core=not live)
+    progress = Progress(sys.stderr)
+    progress.say("collecting from this node" if live else "reading the bundle")
+    try:
+        loaded = _load_facts(None, sosreport, live, netns, raw_dir, node=node, require_core=not live)
+    finally:
+        progress.done()
     if len(loaded) > 1:
         _fail(f"this cluster diags bundle has {len(loaded)} nodes; choose one with --node "
               f"({', '.join(d['node']['hostname'] for d, _ in loaded)})")
@@ -416,13 +554,15 @@ def main(argv=None):
     except InputError as exc:
         _fail(str(exc))
     except click.exceptions.Abort:
-        click.echo("calirules: aborted", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        # click turns Ctrl-C (KeyboardInterrupt) into Abort: the shell's convention is 128 + SIGINT
+        click.echo("calirules: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
-        sys.exit(130)
+        click.echo("calirules: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # an internal bug, not bad input
         if os.environ.get("CALIRULES_DEBUG"):
             raise

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from calirules.base import __version__
 from calirules.facts_collectors import specs
 from calirules.facts_collectors.dump import API_VERSION, KIND
+from calirules.facts_collectors.evidence_time import evidence_time
 from calirules.facts_collectors.parsers import hostnet, kube, logs
 from calirules.facts_collectors.parsers._common import to_int
 from calirules.facts_collectors.specs import Specs
@@ -83,6 +84,9 @@ class BundleReader:
         dump = {"apiVersion": API_VERSION, "kind": KIND, "node": self._node()}
         self.hostname = dump["node"]["hostname"]
         dump["collection"] = {"source": self.label, "collected_at": _now(), "collector": f"calirules {__version__}"}
+        when = evidence_time(self.source)
+        if when:
+            dump["collection"]["evidence_collected_at"] = when
         assemblers = {"versions": self._versions, "sysctls": self._sysctls, "netfilter": self._netfilter,
                       "nft_tables": self._nft_tables, "legacy_tables": self._legacy_tables,
                       "conntrack": self._conntrack, "pods": self._pods,

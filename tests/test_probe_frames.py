@@ -126,7 +126,7 @@ def test_raw_link_frames_have_no_ethernet_header():
 # ---- cut short, garbage -------------------------------------------------------------------------
 
 def test_every_prefix_of_a_probe_frame_parses_or_is_none():
-    for _name, flow, _role, kind, frame in PROBE_FRAMES[::5]:
+    for _name, flow, _role, _kind, frame in PROBE_FRAMES[::5]:
         for cut in range(len(frame)):
             result = frames.classify(frame[:cut], flow)
             assert result in (None, "request", "reply", "error")
@@ -186,13 +186,13 @@ def test_filter_keeps_every_probe_frame_and_drops_what_is_not_ipv4():
 
 def test_filter_drops_ipv4_between_other_addresses():
     flow = flow_of("healthy-icmp")
-    for name, other_flow, _role, kind, frame in PROBE_FRAMES:
+    for name, _other_flow, _role, _kind, frame in PROBE_FRAMES:
         elsewhere = replace(flow, src="198.18.9.1", dst="198.18.9.2")
         assert run_bpf(capture.probe_filter(elsewhere), frame) == 0, name
 
 
 def test_filter_for_devices_without_link_header():
-    for _name, flow, _role, kind, frame in PROBE_FRAMES:
+    for _name, flow, _role, _kind, frame in PROBE_FRAMES:
         assert run_bpf(capture.probe_filter(flow, ethernet=False), frame[frames.ETH_HLEN:]) == capture.SNAPLEN
 
 

@@ -18,8 +18,9 @@ MAX_FIRINGS_SHOWN = 20  # per rule; a 1,000-pod node with proxy_arp off everywhe
 IPTABLES_COMMANDS = {"legacy": "iptables-legacy", "nft": "iptables-nft"}
 
 
-def build_report(diagnosis, rulebook, source, env=None, probe=None):
+def build_report(diagnosis, rulebook, source, env=None, probe=None, evidence_collected_at=None):
     # `probe`: the calirules/probe/v1 document of a probe run before the collection, if any.
+    # `evidence_collected_at`: when the evidence was collected (the bundle's own time), if known.
     # `env`: a rule environment to reuse (rules lint renders hundreds of reports; Jinja compiles
     # each template once per environment).
     env = env or templating.rule_environment(rulebook.template_dirs)
@@ -48,6 +49,7 @@ def build_report(diagnosis, rulebook, source, env=None, probe=None):
         "threshold": FOUND_THRESHOLD,
         "calirules_version": __version__,
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **({"evidence_collected_at": evidence_collected_at} if evidence_collected_at else {}),
         "causes": causes,
         "anomalies": anomalies.items,
         "unexplained": [a["id"] for a in anomalies.items if not a["explained_by"]],

@@ -1,31 +1,107 @@
-"""Report document -> text, JSON, Markdown or HTML. Layouts live in templates/report/."""
+"""Report document -> text, JSON, Markdown or HTML. Layouts live in templates/report/.
+
+Markdown and HTML put every node of a cluster bundle in one document (one summary, a section per
+node); text prints the nodes' reports one after another.
+"""
 
 import json
 from importlib import resources
 
 from jinja2 import Environment, StrictUndefined
 
+from calirules.report import remediation, terminal
 from calirules.report.probe import outcome as probe_outcome
 from calirules.report.probe import render_probe
 
 _LAYOUTS = {"text": "text.j2", "markdown": "markdown.j2", "html": "html.j2"}
+SEVERITY_ORDER = ("low", "medium", "high", "critical")
 
 
-def render(report, fmt):
+def render(report, fmt, width=terminal.DEFAULT_WIDTH, color=False):
+    """One node's report. Text is wrapped to `width` columns and coloured when `color`."""
+    return render_many([report], fmt, width, color) if fmt != "json" else \
+        json.dumps(report, indent=2, sort_keys=False) + "\n"
+
+
+def render_many(reports, fmt, width=terminal.DEFAULT_WIDTH, color=False):
+    """Several nodes (a cluster diags bundle): one JSON, Markdown or HTML document; text reports in a row."""
     if fmt == "json":
-        return json.dumps(report, indent=2, sort_keys=False) + "\n"
+        if len(reports) == 1:
+            return render(reports[0], "json")
+        return json.dumps({"schema": "calirules/reports/v1", "reports": reports}, indent=2) + "\n"
+    env = _environment(fmt)
+    layout = env.from_string(resources.files("calirules.templates").joinpath("report", _LAYOUTS[fmt])
+                             .read_text(encoding="utf-8"))
+    multi = len(reports) > 1
+    views = [_view(report, fmt, multi) for report in reports]
+    if fmt == "text":
+        separator = "\n" + "=" * width + "\n\n"
+        return separator.join(terminal.layout(layout.render(node=view, multi=multi), width, color) for view in views)
+    return layout.render(nodes=views, multi=multi, header=_header(reports[0]), title=_title(reports))
+
+
+def _title(reports):
+    if len(reports) == 1:
+        return reports[0]["node"]
+    bundle = reports[0]["source"].rsplit(" (node ", 1)[0].rstrip("/")
+    return f"{len(reports)} nodes of {bundle.rsplit('/', 1)[-1]}"
+
+
+def _environment(fmt):
     env = Environment(undefined=StrictUndefined, autoescape=(fmt == "html"), trim_blocks=True,
-                      lstrip_blocks=True, keep_trailing_newline=True)
+                      lstrip_blocks=True, keep_trailing_newline=True,
+                      finalize=terminal.printable if fmt == "text" else None)
     env.filters["indent_block"] = _indent_block
-    layout = resources.files("calirules.templates").joinpath("report", _LAYOUTS[fmt]).read_text(encoding="utf-8")
+    env.filters["style"] = terminal.style
+    env.filters["lines"] = lambda text: str(text).split("\n")
+    env.filters["md"] = remediation.md_inline
+    env.filters["md_code"] = remediation.md_code
+    env.filters["md_fence"] = remediation.md_fence
+    env.filters["remediation_blocks"] = remediation.blocks
+    env.filters["code_spans"] = _code_spans
+    env.filters["pct"] = lambda value: f"{round(float(value) * 100)}%"
+    env.globals["header"] = _header
+    env.globals["hang_here"] = terminal.hang_here
+    return env
+
+
+def _view(report, fmt, multi):
+    """What every layout needs of one report, computed once."""
     probe = report.get("probe")
-    probe_block = render_probe(probe, fmt, embedded=True) if probe else ""
-    return env.from_string(layout).render(report=report, probe_block=probe_block,
-                                          probe_outcome=probe_outcome(probe) if probe else "", found=[c for c in report["causes"] if c["found"]],
-                                          unlikely=[c for c in report["causes"] if not c["found"]],
-                                          verdict=verdict_line(report),
-                                          anomalies={a["id"]: a for a in report.get("anomalies", ())},
-                                          titles={c["id"]: c for c in report["causes"]})
+    found = [c for c in report["causes"] if c["found"]]
+    prefix = f"{_slug(report['node'])}--" if multi else ""
+    return {"report": report, "found": found, "unlikely": [c for c in report["causes"] if not c["found"]],
+            "verdict": verdict_line(report), "verdict_kind": verdict_kind(report),
+            "anomalies": {a["id"]: a for a in report.get("anomalies", ())},
+            "titles": {c["id"]: c for c in report["causes"]},
+            "numbers": {c["id"]: index for index, c in enumerate(found, 1)},
+            "anchor": {c["id"]: prefix + c["id"] for c in report["causes"]}, "node_anchor": f"node-{_slug(report['node'])}",
+            "id_width": max((len(c["id"]) + (5 if c.get("depth") else 0) for c in found), default=0),
+            "probe_block": render_probe(probe, fmt, embedded=True) if probe else "",
+            "probe_outcome": probe_outcome(probe) if probe else ""}
+
+
+def _header(report):
+    """The provenance line every layout shows: calirules version, run time, evidence time."""
+    evidence = report.get("evidence_collected_at")
+    return (f"calirules {report.get('calirules_version', '?')} · run {report.get('generated_at', '?')} · "
+            + (f"evidence collected {evidence}" if evidence else "evidence collection time: not in the source"))
+
+
+def verdict_kind(report):
+    return report.get("verdict", "found" if any(c["found"] for c in report["causes"]) else "healthy")
+
+
+def _slug(text):
+    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in str(text)) or "node"
+
+
+def _code_spans(text):
+    """HTML of remediation prose: `...` spans become <code>, everything else escaped."""
+    from markupsafe import Markup, escape
+    parts = remediation._CODE_SPAN.split(str(text))
+    return Markup("".join(f"<code>{escape(part[1:-1])}</code>" if index % 2 else str(escape(part))
+                          for index, part in enumerate(parts)))
 
 
 def verdict_line(report):
@@ -53,14 +129,6 @@ def verdict_line(report):
         return (f"Verdict: inconclusive: no cause at confidence >= {threshold}, but evidence that could show one "
                 f"was not collected ({'; '.join(gaps[:3])}{'; ...' if len(gaps) > 3 else ''})")
     return f"Verdict: healthy: no cause at confidence >= {threshold}, with the data-plane evidence collected"
-
-
-def render_many(reports, fmt):
-    """Several nodes (a cluster diags bundle): one JSON document, or the per-node reports in a row."""
-    if fmt == "json":
-        return json.dumps({"schema": "calirules/reports/v1", "reports": reports}, indent=2) + "\n"
-    separator = {"text": "\n" + "=" * 100 + "\n\n", "markdown": "\n---\n\n", "html": "\n"}[fmt]
-    return separator.join(render(report, fmt) for report in reports)
 
 
 def _indent_block(text, width=6):

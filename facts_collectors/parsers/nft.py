@@ -104,7 +104,7 @@ def parse_nft_ruleset(text, source):
         line = _HANDLE.sub("", raw_line).strip()
         if pending is not None:
             pending = (pending[0], f"{pending[1]} {line}")
-            if _brace_balance(pending[1]) <= 0:
+            if brace_balance(pending[1]) <= 0:
                 _add_rule(stack, pending[1], ref(source, pending[0]))
                 pending = None
             continue
@@ -115,7 +115,7 @@ def parse_nft_ruleset(text, source):
                 result["warnings"].append(warning_text(line))
                 result["warning_sources"].append(ref(source, lineno))
             continue
-        balance = _brace_balance(line)
+        balance = brace_balance(line)
         chain = stack[-1]["chain"] if stack and _is_chain(stack[-1]) else None
         if chain is not None and balance > 0:
             pending = (lineno, line)  # a rule with an anonymous set spread over lines
@@ -166,7 +166,7 @@ def _open_named_block(line, lineno, source, stack, result):
         stack[0]["table"]["chains"].append(chain)
         stack.append({"chain": chain})
         return True
-    if line.endswith("{") and _brace_balance(line) == 1:
+    if line.endswith("{") and brace_balance(line) == 1:
         stack.append(None)  # set, map, flowtable, counter, ... : nothing the facts keep
         return True
     return False
@@ -192,7 +192,7 @@ def _add_rule(stack, text, source):
         stack[-1]["chain"]["rules"].append(rule)
 
 
-def _brace_balance(text):
+def brace_balance(text):
     """Opening minus closing braces outside double-quoted strings (comments may hold braces)."""
     balance, quoted = 0, False
     for char in text:

@@ -170,8 +170,9 @@ def _node_drop(result, lost, base_chains, direction):
             return Drop("conntrack", f"conntrack dropped it ({name} +{kernel[name].delta})",
                         packets=kernel[name].delta)
     moved = ", ".join(f"{k.name} +{k.delta}" for k in result.kernel_counters[:4])
-    detail = f"dropped inside the node between {result.src.host_iface if direction == 'request' else result.dst.host_iface}" \
-             f" and {result.dst.host_iface if direction == 'request' else result.src.host_iface}; no rule counter moved"
+    entry, exit_ = ((result.src.host_iface, result.dst.host_iface) if direction == "request"
+                    else (result.dst.host_iface, result.src.host_iface))
+    detail = f"dropped inside the node between {entry} and {exit_}; no rule counter moved"
     if errors:
         detail += f"; the source got: {errors[0]}"
     elif moved:
@@ -263,12 +264,10 @@ def summary(result: ProbeResult) -> str:
         return (f"the {_PLURAL[word]} from {result.flow.src} reached {result.flow.dst} and the "
                 f"{_PLURAL[_REPLY_WORD[result.flow.proto]]} "
                 f"came back ({result.sent.replies}/{result.flow.count}): the path works")
-    parts = []
-    if seen:
-        parts.append(f"{word} seen on {', '.join(seen)}")
-    if unseen:
-        parts.append(f"not on {', '.join(unseen)}")
-    text = ", ".join(parts) if parts else f"{word} seen nowhere"
+    if not seen:
+        text = f"{word} seen on none of {', '.join(unseen)}" if unseen else f"{word} seen nowhere"
+    else:
+        text = f"{word} seen on {', '.join(seen)}" + (f", not on {', '.join(unseen)}" if unseen else "")
     if result.reached and not result.replied:
         text += f"; no {_REPLY_WORD[result.flow.proto]} came back"
     if result.drop:

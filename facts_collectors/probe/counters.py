@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from calirules.facts_collectors.live import module_present
 from calirules.facts_collectors.parsers.iptables import parse_iptables_save
-from calirules.facts_collectors.parsers.nft import IPTABLES_TABLE_NAMES, parse_nft_ruleset
+from calirules.facts_collectors.parsers.nft import IPTABLES_TABLE_NAMES, brace_balance, parse_nft_ruleset
 
 from . import _exec
 from .model import CounterMove
@@ -192,23 +192,11 @@ def _table_blocks(lines):
             match = _TABLE_LINE.match(line.strip())
             if match:
                 start = (match.group(1), match.group(2), index)
-        depth = max(0, depth + _brace_balance(_NFT_HANDLE.sub("", line)))
+        depth = max(0, depth + brace_balance(_NFT_HANDLE.sub("", line)))
         if start is not None and depth == 0:
             blocks.append((*start, index))
             start = None
     return blocks
-
-
-def _brace_balance(text: str) -> int:
-    balance, quoted = 0, False
-    for char in text:
-        if char == '"':
-            quoted = not quoted
-        elif not quoted and char == "{":
-            balance += 1
-        elif not quoted and char == "}":
-            balance -= 1
-    return balance
 
 
 def _line_at(lines, source_ref: str) -> str | None:
@@ -229,7 +217,7 @@ def _nft_rule_text(lines, source_ref: str) -> str:
     while 0 <= index < len(lines):
         piece = _NFT_HANDLE.sub("", lines[index]).strip()
         parts.append(piece)
-        balance += _brace_balance(piece)
+        balance += brace_balance(piece)
         index += 1
         if balance <= 0:
             break

@@ -22,17 +22,22 @@ from .nsthread import netns_path
 IP_TIMEOUT = 10.0
 
 
-def _ip_json(netns: str | None, *args: str):
-    """`ip [-n NS] -j ARGS` parsed; None when it fails (the namespace went away, no such device)."""
-    argv = ["ip", *(["-n", netns] if netns else []), "-j", *args]
+def _ip(netns: str | None, *args: str):
+    """Run `ip [-n NS] ARGS`; the finished process, or None when it timed out."""
+    argv = ["ip", *(["-n", netns] if netns else []), *args]
     try:
-        proc = subprocess.run(argv, capture_output=True, timeout=IP_TIMEOUT, stdin=subprocess.DEVNULL,
+        return subprocess.run(argv, capture_output=True, timeout=IP_TIMEOUT, stdin=subprocess.DEVNULL,
                               env=dict(os.environ, LC_ALL="C"))
     except FileNotFoundError:
         raise InputError("the `ip` command is missing: install iproute2") from None
     except subprocess.TimeoutExpired:
         return None
-    if proc.returncode != 0:
+
+
+def _ip_json(netns: str | None, *args: str):
+    """`ip [-n NS] -j ARGS` parsed; None when it fails (the namespace went away, no such device)."""
+    proc = _ip(netns, "-j", *args)
+    if proc is None or proc.returncode != 0:
         return None
     try:
         return json.loads(proc.stdout.decode(errors="replace") or "[]")
@@ -41,16 +46,10 @@ def _ip_json(netns: str | None, *args: str):
 
 
 def _ip_text(netns: str | None, *args: str) -> tuple[int, str]:
-    argv = ["ip", *(["-n", netns] if netns else []), *args]
-    try:
-        proc = subprocess.run(argv, capture_output=True, timeout=IP_TIMEOUT, stdin=subprocess.DEVNULL,
-                              env=dict(os.environ, LC_ALL="C"))
-    except FileNotFoundError:
-        raise InputError("the `ip` command is missing: install iproute2") from None
-    except subprocess.TimeoutExpired:
+    proc = _ip(netns, *args)
+    if proc is None:
         return 124, "timed out"
-    text = (proc.stdout + proc.stderr).decode(errors="replace").strip()
-    return proc.returncode, text
+    return proc.returncode, (proc.stdout + proc.stderr).decode(errors="replace").strip()
 
 
 def _node_links(node_netns: str | None) -> list[dict]:

@@ -73,7 +73,8 @@ def probe(src_ref: str, dst_ref: str, *, node_netns: str | None = None, proto: s
     result.neighbors = verdict.gateway_neighbors([src, dst])
     result.conntrack = verdict.conntrack_state(node_netns, flow, kernel_before, kernel_after)
     result.trace = tracer.reasons() if trace else []
-    result.notes = _unique([*rules_before.notes, *rules_after.notes, *counters.ruleset_changes(rules_before, rules_after),
+    result.notes = _unique([*rules_before.notes, *rules_after.notes,
+                            *counters.ruleset_changes(rules_before, rules_after),
                             *kernel_before.notes, *kernel_after.notes, *result.conntrack.notes,
                             *getattr(tracer, "notes", ()), *([tracer.changes] if trace else [])])
     analyze.analyze(result, base_chains=getattr(rules_after, "base_chains", None))
