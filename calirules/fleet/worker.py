@@ -56,7 +56,9 @@ def _run(job):
         what = "not a node's facts" if job.kind == "facts" else "not a sosreport or diags bundle"
         return {"error": f"{what}: found none of network interfaces, routes, sysctls"}
     diagnosis = diagnose(dump, _STATE["rulebook"], engine_class=_STATE["engine_class"])
-    return {"report": build_report(diagnosis, _STATE["rulebook"], source=job.label, env=_STATE["env"])}
+    collected = (dump.get("collection") or {}).get("evidence_collected_at")  # what the bundle says, if anything
+    return {"report": build_report(diagnosis, _STATE["rulebook"], source=job.label, env=_STATE["env"],
+                                   evidence_collected_at=collected)}
 
 
 def _load(job):
