@@ -193,7 +193,13 @@ def _add_rule(stack, text, source):
 
 
 def brace_balance(text):
-    """Opening minus closing braces outside double-quoted strings (comments may hold braces)."""
+    """Opening minus closing braces outside double-quoted strings (comments may hold braces).
+
+    >>> brace_balance('chain FORWARD { # handle 2')
+    1
+    >>> brace_balance('counter packets 3 bytes 252 comment "{ a } }" }')
+    -1
+    """
     balance, quoted = 0, False
     for char in text:
         if char == '"':
