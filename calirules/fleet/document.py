@@ -45,6 +45,8 @@ def fleet_document(entries, titles=None):
                     "nodes": sum(any(x["id"] == c for x in e["causes"]) for e in diagnosed)} for c in columns],
         "nodes": entries,
         "cluster_findings": cross_node_findings(diagnosed),
+        # reports from a calirules without node_facts cannot be compared: say so rather than "agree"
+        "not_compared": [e["node"] for e in diagnosed if not e.get("node_facts")],
     }
 
 
