@@ -405,14 +405,15 @@ def _read_probe_result(path):
 @click.option("--to", "dst", required=True, metavar="DST", help=f"The destination pod on this node: {_PROBE_ENDPOINT}.")
 @click.option("--netns", help="The node's network namespace (a lab node); default: this namespace.")
 @_probe_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]),
+              help="Default: from the -o file's extension, else text.")
 @click.option("--output", "-o", type=_Path(dir_okay=False), help="Write the result here instead of stdout.")
 def probe_command(src, dst, netns, proto, count, size, dont_fragment, trace_drops, fmt, output):
     """Send a few probes from SRC to DST and show, hop by hop, where they go and what drops them (root).
 
     Exit status: 0 the probes reached DST and were answered, 1 they were not, 2 bad input."""
     from calirules.report.probe import render_probe
+    fmt = report_format(fmt, output)  # before any packet: `-o json` is refused without sending
     result = _run_probe(src, dst, netns, proto, count, size, dont_fragment, trace_drops)
     _write_output(render_probe(result.to_dict(), fmt), output)
     sys.exit(EXIT_OK if result.reached and result.replied else EXIT_FOUND)

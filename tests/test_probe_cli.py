@@ -54,3 +54,9 @@ def test_a_bad_probe_result_file_is_refused(tmp_path, content, needle):
     path.write_text(content)
     code, _, err = run_cli("diagnose", "--facts", REPO / "examples" / "healthy.yaml", "--probe-result", path)
     assert code == 2 and needle in err and str(path) in err and err.count("\n") == 1, err
+
+
+def test_a_bare_format_word_as_output_is_refused_before_probing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli("probe", "--from", "198.18.8.10", "--to", "198.18.8.11", "-o", "json")
+    assert code == 2 and "--format json" in err and not (tmp_path / "json").exists()

@@ -128,9 +128,11 @@ def test_diagnose_with_probe_ranks_the_injected_cause_first(lab_case):
 
 
 @pytest.mark.parametrize("lab_case", [LabCase("forward-policy-drop", "nft")], indirect=True, ids=str)
-def test_probe_exit_status_and_text_on_a_broken_path(lab_case):
+def test_probe_exit_status_and_text_on_a_broken_path(lab_case, tmp_path):
     code, doc = probe_json(lab_case)
     assert code == 1 and doc["drop"]["kind"] == "policy"
+    code, _, err = run_cli("probe", *_probe_args(lab_case), "-o", tmp_path / "probe.json")  # format from the name
+    assert code == 1 and json.loads((tmp_path / "probe.json").read_text())["drop"]["kind"] == "policy", err
     code, out, _ = run_cli("probe", *_probe_args(lab_case))
     assert code == 1
     assert "Observed: echo request seen on eth0 of" in out and "FORWARD policy DROP (nft)" in out, out
