@@ -184,7 +184,7 @@ def _score(score, render):
 
     return {
         "facts": {name: {"fact": type(fact).__name__, "source": fact.get("source")}
-                  for name, fact in score.firing.facts.items()},
+                  for name, fact in sorted(score.firing.facts.items())},  # experta's order varies by run
         "base": score.base,
         "after_assumptions": round(score.assumed, 4),
         "supports": [item_view(item, f) for item, f in score.supports],

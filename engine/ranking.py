@@ -192,9 +192,11 @@ def _score_rule(rule, main_firings, extra, missing_assumed):
     for firing in main_firings:
         base = rule.confidence
         assumed = base * ASSUMPTION_FACTOR ** len(missing_assumed)
-        these = _unique((rule.support[s.item_index], s) for s in extra.get((rule.id, firing.key, "support"), ()))
+        these = _unique((rule.support[s.item_index], s)
+                        for s in _in_rule_order(extra.get((rule.id, firing.key, "support"), ())))
         supported = noisy_or([assumed] + [item["weight"] for item, _ in these])
-        counter = _unique((rule.against[a.item_index], a) for a in extra.get((rule.id, firing.key, "against"), ()))
+        counter = _unique((rule.against[a.item_index], a)
+                          for a in _in_rule_order(extra.get((rule.id, firing.key, "against"), ())))
         final = supported
         for item, _ in counter:
             final *= 1.0 - item["weight"]
@@ -332,6 +334,14 @@ def _verdict(findings, missing, symptom, causes):
         if entry.section in DECISIVE_SECTIONS and any(symptom in causes[c].symptoms for c in entry.needed_for):
             return "inconclusive"
     return "healthy"
+
+
+def _in_rule_order(firings):
+    """Support or counter-evidence firings in the order the rule lists its items, then by the facts
+    they matched: experta fires tied activations in memory-address order, which differs from one
+    process to the next, and the report and --explain must not."""
+    return sorted(firings, key=lambda f: (f.item_index, sorted((name, str(fact.get("source")))
+                                                              for name, fact in f.facts.items())))
 
 
 def _unique(pairs):

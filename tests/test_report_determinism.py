@@ -23,3 +23,16 @@ def test_fresh_processes_print_the_same_report():
     assert len(supporting) >= 3  # the example still exercises the ordering
     for _ in range(4):
         assert _report() == first
+
+
+def _explanation():
+    code, out, err = run_cli_process("diagnose", "--facts", EXAMPLE, "--explain", "iptables-backend-mismatch",
+                                     "--format", "json")
+    assert code == 1, err
+    return out  # compared as text: key order is part of what a person diffs
+
+
+def test_fresh_processes_print_the_same_explanation():
+    first = _explanation()
+    for _ in range(4):
+        assert _explanation() == first

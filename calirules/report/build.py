@@ -151,12 +151,6 @@ def _cause(finding, env, base, anomalies):
         for kind, pairs, items in (("supporting", result.supports, rule.support),
                                    ("against", result.against, rule.against)):
             prefix = "_s" if kind == "supporting" else "_a"
-            # The engine records these in the order experta fires them, which on ties follows
-            # memory addresses: list them in the rule's own order, then by firing, so two runs on
-            # the same input print the same report.
-            firing_order = {id(f): n for n, f in enumerate(result.firings)}
-            pairs = sorted(pairs, key=lambda pair: (items.index(pair[0]),
-                                                    firing_order.get(id(pair[1]), len(firing_order))))
             for item, firing in pairs:
                 name = item.get("of") or item.get("as") or f"{prefix}{items.index(item)}"
                 bound = firing.bindings.get(name, {})
