@@ -158,3 +158,16 @@ def test_a_damaged_result_is_refused(tmp_path, damage):
     path.write_text(json.dumps(doc))
     code, _, err = run_cli("diagnose", "--facts", REPO / "examples" / "healthy.yaml", "--probe-result", path)
     assert code == 2 and "not a calirules probe result" in err and "Traceback" not in err, err
+
+
+def test_an_unrelated_drop_that_rose_less_than_the_probes_lost_is_not_named():
+    """Counters are node-wide: a raw-table DROP that caught one packet of other traffic in the same
+    second must not hide the FORWARD policy that took all three probes."""
+    doc = copy.deepcopy(load("forward-policy-drop-legacy"))
+    noise = {"backend": "legacy", "table": "raw", "chain": "PREROUTING", "rule": "-A PREROUTING -s 203.0.113.9 -j DROP",
+             "target": "DROP", "packets": 1, "bytes": 60, "position": 1, "source": "iptables-legacy-save -c"}
+    doc["counters"].insert(0, noise)
+    result = analyze(result_from_dict(doc))
+    assert result.drop.kind == "policy" and result.drop.chain == "FORWARD", result.drop
+    doc["counters"] = [noise]  # alone, it is all there is to name
+    assert analyze(result_from_dict(doc)).drop.rule == noise["rule"]

@@ -141,7 +141,7 @@ def _neighbor_drop(result, neighbor, side, packets):
 
 def _node_drop(result, lost, base_chains, direction):
     """The node's stack took the packet in and did not send it on: who dropped it, in kernel order."""
-    drops = _counter_drops(result, base_chains)
+    drops = _counter_drops(result, base_chains, lost)
     before_routing = [m for m in drops if _hook(m, base_chains) == "PREROUTING"]
     if before_routing:
         return _counter_drop(before_routing[0], result)
@@ -180,9 +180,16 @@ def _node_drop(result, lost, base_chains, direction):
     return Drop("unknown", detail, packets=lost)
 
 
-def _counter_drops(result, base_chains):
+def _counter_drops(result, base_chains, lost):
+    """DROP/REJECT rules and DROP policies that rose, in the order a forwarded packet meets them.
+
+    Counters are node-wide: on a busy node an unrelated rule may rise by a packet or two in the same
+    second. A drop that rose by at least the number of probes lost is trusted over one that rose by
+    fewer, which is named only when nothing else explains the loss."""
     drops = [m for m in result.counters if (m.target or "").upper() in _DROP_TARGETS
              or (m.rule is None and (m.target or "").upper() == "DROP")]
+    enough = [m for m in drops if m.packets >= lost]
+    drops = enough or drops
     return sorted(drops, key=lambda m: (_HOOK_ORDER.index(_hook(m, base_chains))
                                         if _hook(m, base_chains) in _HOOK_ORDER else len(_HOOK_ORDER),
                                         _TABLE_ORDER.index(m.table) if m.table in _TABLE_ORDER else len(_TABLE_ORDER)))
