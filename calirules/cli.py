@@ -17,6 +17,7 @@ import click
 
 from calirules import __version__
 from calirules.base.errors import InputError
+from calirules.report.output import output_format, write_output
 
 EXIT_OK, EXIT_FOUND, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 SYMPTOMS = ("same-node", "host-to-pod", "cross-node", "egress", "pod-startup")
@@ -35,23 +36,6 @@ def _printable(message):
 def _fail(message):
     click.echo(f"calirules: error: {_printable(message)}", err=True)
     sys.exit(EXIT_BAD_INPUT)
-
-
-def _write_output(text, output):
-    """Write the whole rendered text at once, so a failure leaves no partial file behind."""
-    if output is None or output == "-":
-        click.echo(text, nl=False)
-        return
-    try:
-        # O_NONBLOCK: a fifo put in the file's place since the option was checked fails to open
-        # (no reader) instead of blocking, and is refused below if a reader is waiting.
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
-        with open(fd, "w", encoding="utf-8") as handle:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise InputError("not a regular file (a device, fifo or socket)", output)
-            handle.write(text)
-    except OSError as exc:
-        raise InputError(f"cannot write output: {exc.strerror or exc}", output) from None
 
 
 class _Path(click.Path):
@@ -213,7 +197,7 @@ def _run_probe(src, dst, netns, proto, count, size, dont_fragment, trace):
 def diagnose(facts_path, sosreport, node, live, netns, fmt, output, fail_on, rules_dirs, symptom, explain_cause,
              probe_pair, probe_file, proto, count, size, dont_fragment, trace_drops):
     """Rank the root causes for one node (or each node of a cluster bundle), with evidence and remediation."""
-    fmt = report_format(fmt, output)
+    fmt = output_format(fmt, output)
     gate = parse_fail_on(fail_on)
     progress = Progress(sys.stderr)
     try:
@@ -277,7 +261,7 @@ def _diagnose(facts_path, sosreport, node, live, netns, fmt, output, gate, rules
         width, color = output_settings(sys.stdout) if output in (None, "-") else (DEFAULT_WIDTH, False)
         text = render_many(reports, fmt, width=width, color=color)
     progress.done()
-    _write_output(text, output)
+    write_output(text, output)
     sys.exit(EXIT_FOUND if any(gate(finding) for finding in found) else EXIT_OK)
 
 
@@ -290,27 +274,6 @@ def _evidence_time(dump, live):
 
 
 # The -o file's extension -> the report format, when --format is not given.
-_FORMAT_BY_EXTENSION = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".html": "html",
-                        ".htm": "html", ".txt": "text", ".text": "text"}
-_FORMAT_WORDS = {"json": "json", "yaml": "json", "text": "text", "txt": "text", "html": "html",
-                 "markdown": "markdown", "md": "markdown"}
-
-
-def report_format(fmt, output):
-    """--format when given, else the -o file's extension, else text. `-o json` (kubectl's habit) is
-    refused: it would write a text report into a file named `json`."""
-    if output and output != "-" and os.sep not in output and output.lower() in _FORMAT_WORDS \
-            and not os.path.exists(output):
-        wanted = _FORMAT_WORDS[output.lower()]
-        _fail(f"-o {output!r} names the output file, not a format: did you mean --format {wanted}? "
-              f"(to write a file by that name, give ./{output})")
-    if fmt:
-        return fmt
-    if output and output != "-":
-        return _FORMAT_BY_EXTENSION.get(os.path.splitext(output)[1].lower(), "text")
-    return "text"
-
-
 SEVERITIES = ("low", "medium", "high", "critical")
 
 
@@ -413,9 +376,9 @@ def probe_command(src, dst, netns, proto, count, size, dont_fragment, trace_drop
 
     Exit status: 0 the probes reached DST and were answered, 1 they were not, 2 bad input."""
     from calirules.report.probe import render_probe
-    fmt = report_format(fmt, output)  # before any packet: `-o json` is refused without sending
+    fmt = output_format(fmt, output)  # before any packet: `-o json` is refused without sending
     result = _run_probe(src, dst, netns, proto, count, size, dont_fragment, trace_drops)
-    _write_output(render_probe(result.to_dict(), fmt), output)
+    write_output(render_probe(result.to_dict(), fmt), output)
     sys.exit(EXIT_OK if result.reached and result.replied else EXIT_FOUND)
 
 
@@ -444,7 +407,7 @@ def collect(live, netns, sosreport, node, raw_dir, output):
               f"({', '.join(d['node']['hostname'] for d, _ in loaded)})")
     dump = loaded[0][0]
     FACTS_SCHEMA.validate(dump)  # a collector bug must not produce a dump --facts refuses
-    _write_output(dump_text(dump), output)
+    write_output(dump_text(dump), output)
 
 
 @main_group.command("sos-extras")

@@ -1,18 +1,13 @@
 """`calirules fleet PATH...`: many nodes diagnosed in parallel, one table, cross-node findings."""
 
-import os
-import stat
 import sys
 
 import click
 
-from calirules.base.errors import InputError
+from calirules.report.output import output_format, write_output
 
 EXIT_OK, EXIT_FOUND, EXIT_BAD_INPUT = 0, 1, 2
 FORMATS = ("text", "json", "markdown", "html")
-_BY_EXTENSION = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
-                 ".txt": "text"}
-
 HELP = """Diagnose many nodes at once and compare them.
 
 Each PATH is a sosreport or calicoctl node diags bundle (directory or archive), a calicoctl
@@ -45,7 +40,7 @@ def fleet(paths, fmt, output, jobs, rules_dirs):
     from calirules.fleet.progress import Progress
     from calirules.fleet.render import render_fleet
 
-    fmt = fmt or _format_from(output)
+    fmt = output_format(fmt, output)
     load_rulebook(tuple(rules_dirs), with_tests=False)  # bad rules are bad usage: refuse them before any work
     progress = Progress()
     try:
@@ -53,32 +48,9 @@ def fleet(paths, fmt, output, jobs, rules_dirs):
                              titles={c: cause.title for c, cause in catalog().items()})
     finally:
         progress.finish()
-    _write(render_fleet(doc, fmt), output)
+    write_output(render_fleet(doc, fmt), output)
     if not any(entry["verdict"] != "error" for entry in doc["nodes"]):
         click.echo("calirules: error: no PATH gave a node that could be diagnosed", err=True)
         sys.exit(EXIT_BAD_INPUT)
     sys.exit(EXIT_FOUND if any(entry["causes"] for entry in doc["nodes"]) else EXIT_OK)
 
-
-def _format_from(output):
-    if output is None or output == "-":
-        return "text"
-    if output in FORMATS or output in ("yaml", "md"):
-        raise InputError(f"-o takes a file name, not a format: use --format {output if output in FORMATS else 'markdown'}"
-                         f" (and -o {output}.{ {'markdown': 'md', 'text': 'txt'}.get(output, output)} for a file)")
-    return _BY_EXTENSION.get(os.path.splitext(output)[1].lower(), "text")
-
-
-def _write(text, output):
-    """Write the whole report at once (no partial file on failure); refuse what is not a regular file."""
-    if output is None or output == "-":
-        click.echo(text, nl=False)
-        return
-    try:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
-        with open(fd, "w", encoding="utf-8") as handle:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise InputError("not a regular file (a device, fifo or socket)", output)
-            handle.write(text)
-    except OSError as exc:
-        raise InputError(f"cannot write output: {exc.strerror or exc}", output) from None
