@@ -9,6 +9,17 @@ from click.testing import CliRunner
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
+# The netns lab's captured command outputs (see that folder's README), and where a sosreport keeps each.
+NETNS_LAB_RAW = REPO / "tests" / "fixtures" / "raw" / "netns-lab"
+NETNS_LAB_SOS_NAMES = {
+    "sysctl_-a": "sos_commands/kernel/sysctl_-a",
+    "uname_-a": "sos_commands/kernel/uname_-a",
+    "hostname": "sos_commands/host/hostname",
+    "ip_-d_address": "sos_commands/networking/ip_-d_address",
+    "ip_route_show_table_all": "sos_commands/networking/ip_route_show_table_all",
+    "ip_-4_rule_list": "sos_commands/networking/ip_-4_rule_list",
+    "nft_-a_list_ruleset": "sos_commands/firewall_tables/nft_-a_list_ruleset",
+}
 
 
 def run_cli(*args, env=None):

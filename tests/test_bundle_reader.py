@@ -9,18 +9,10 @@ from calirules.facts_collectors.archive import open_source
 from calirules.facts_collectors.bundle import read_bundle
 from calirules.facts_collectors.source import DirectorySource
 
+from tests.helpers import NETNS_LAB_RAW as RAW
+from tests.helpers import NETNS_LAB_SOS_NAMES as SOS_NAMES
 from tests.helpers import REPO, run_cli
 
-RAW = REPO / "tests" / "fixtures" / "raw" / "netns-lab"
-SOS_NAMES = {
-    "sysctl_-a": "sos_commands/kernel/sysctl_-a",
-    "uname_-a": "sos_commands/kernel/uname_-a",
-    "hostname": "sos_commands/host/hostname",
-    "ip_-d_address": "sos_commands/networking/ip_-d_address",
-    "ip_route_show_table_all": "sos_commands/networking/ip_route_show_table_all",
-    "ip_-4_rule_list": "sos_commands/networking/ip_-4_rule_list",
-    "nft_-a_list_ruleset": "sos_commands/firewall_tables/nft_-a_list_ruleset",
-}
 
 
 @pytest.fixture

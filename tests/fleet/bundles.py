@@ -8,20 +8,12 @@ import re
 import shutil
 import tarfile
 
-from tests.helpers import EXAMPLES, REPO, run_cli
+from tests.helpers import EXAMPLES, run_cli
+from tests.helpers import NETNS_LAB_RAW as RAW
+from tests.helpers import NETNS_LAB_SOS_NAMES as SOS_NAMES
 
-RAW = REPO / "tests" / "fixtures" / "raw" / "netns-lab"
 NODE_IP = re.compile(r"\b198\.18\.0\.10\b")  # crp-node's uplink address in the capture
 BLOCK = "198.18.128.0/26"  # its blackhole (IPAM block) route
-SOS_NAMES = {
-    "sysctl_-a": "sos_commands/kernel/sysctl_-a",
-    "uname_-a": "sos_commands/kernel/uname_-a",
-    "hostname": "sos_commands/host/hostname",
-    "ip_-d_address": "sos_commands/networking/ip_-d_address",
-    "ip_route_show_table_all": "sos_commands/networking/ip_route_show_table_all",
-    "ip_-4_rule_list": "sos_commands/networking/ip_-4_rule_list",
-    "nft_-a_list_ruleset": "sos_commands/firewall_tables/nft_-a_list_ruleset",
-}
 CLUSTER_NAMES = {"ip_-d_address": "ip-addr.txt", "ip_-d_route_show_table_all": "ip-route.txt",
                  "ip_-4_rule_list": "ip-rule.txt", "nft_-a_list_ruleset": "nft-ruleset.txt",
                  "iptables-legacy-save_-c": "iptables-legacy-save.txt"}
