@@ -12,8 +12,9 @@ HELP = """Diagnose many nodes at once and compare them.
 
 Each PATH is a sosreport or calicoctl node diags bundle (directory or archive), a calicoctl
 cluster diags bundle (each of its nodes), a facts dump (.yaml), saved reports (`diagnose --format
-json` output, or DaemonSet logs: `kubectl logs -n calirules -l app.kubernetes.io/name=calirules --prefix --tail=-1`, one
-JSON report per line; the newest per node counts) or a folder of any of these.
+json` output, or DaemonSet logs: `kubectl logs -n calirules -l app.kubernetes.io/name=calirules
+--prefix --tail=-1`, one JSON report per line; the newest per node counts) or a folder of any of
+these.
 
 Prints a nodes x causes table and the cross-node findings no single node shows: Calico or
 Kubernetes versions, MTUs or encapsulation that differ between nodes, the same cause on most nodes
